@@ -1,0 +1,345 @@
+"""Minibatch training loop: :func:`fit` trains a model with an optimizer and returns a :class:`History`.
+
+One step of ``fit`` is the lecture's inner loop::
+
+    X_b, y_b  <- next minibatch (reshuffled every epoch)
+    loss, g   <- model.loss_and_grads(X_b, y_b)        # backprop
+    g         <- clip(g)                               # optional
+    optimizer.step(model.params, g)                    # in place
+
+``History`` records per step the minibatch loss, the learning rate used and the gradient
+norm (before clipping), and per epoch the loss and accuracy on the whole training and
+validation sets (entry 0 is the untrained model), plus wall-clock time.
+
+Divergence is a result, not a crash: when the loss becomes NaN/inf, the gradient becomes
+non-finite, or the loss explodes past ``divergence_factor`` times its initial value, the run
+stops and ``History`` says so (``diverged``, ``diverged_at``, ``message``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .clipping import clip_by_global_norm, clip_by_value, global_norm
+from .data import Dataset, Split, check_batch_size, check_xy, minibatches
+
+__all__ = ["History", "StepInfo", "fit"]
+
+MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
+
+
+@dataclass
+class History:
+    """Everything :func:`fit` measured. Step lists have one entry per optimizer step; epoch
+    lists have ``1 + epochs completed`` entries, entry 0 being the model before training.
+
+    Attributes
+    ----------
+    optimizer : ``repr`` of the optimizer (hyperparameters included).
+    step_loss : objective on the minibatch, before the step.
+    step_lr : learning rate the step used (follows a schedule).
+    step_grad_norm : global L2 norm of the minibatch gradient, before clipping.
+    train_loss, train_acc, val_loss, val_acc : per-epoch evaluation on the full splits
+        (``nan`` when no validation data was given).
+    epoch_steps : optimizer steps done at each evaluation (x axis to overlay on step curves).
+    epoch_time : wall seconds since the start of ``fit`` at each evaluation.
+    wall_time : total wall seconds of ``fit``.
+    diverged, diverged_at, message : whether the run diverged and the index of the step at
+        which that was detected (= the number of steps completed before it); ``message`` says
+        why the run ended (e.g. ``"diverged at step 17: the minibatch loss became nan"``).
+    stopped_early, best_epoch : early stopping (or a callback) ended the run; the epoch with
+        the best monitored value.
+    extra : free-form per-run records that callbacks may add (e.g. Hessian eigenvalues).
+    """
+
+    optimizer: str = ""
+    step_loss: list[float] = field(default_factory=list)
+    step_lr: list[float] = field(default_factory=list)
+    step_grad_norm: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    epoch_steps: list[int] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)
+    wall_time: float = 0.0
+    diverged: bool = False
+    diverged_at: int | None = None
+    message: str = ""
+    stopped_early: bool = False
+    best_epoch: int | None = None
+    extra: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.step_loss)
+
+    @property
+    def n_epochs(self) -> int:
+        """Completed epochs."""
+        return max(len(self.train_loss) - 1, 0)
+
+    def summary(self) -> dict[str, Any]:
+        """One row describing the run's outcome (final epoch values, best validation accuracy)."""
+        final = lambda xs: xs[-1] if xs else math.nan  # noqa: E731
+        return {
+            "optimizer": self.optimizer, "epochs": self.n_epochs, "steps": self.n_steps,
+            "train_loss": final(self.train_loss), "train_acc": final(self.train_acc),
+            "val_loss": final(self.val_loss), "val_acc": final(self.val_acc),
+            "best_val_acc": max(self.val_acc, default=math.nan),
+            "wall_time": self.wall_time, "diverged": self.diverged, "diverged_at": self.diverged_at,
+            "stopped_early": self.stopped_early, "message": self.message,
+        }
+
+    def to_rows(self, kind: str = "epoch", **labels: Any) -> list[dict[str, Any]]:
+        """A tidy table: one dict per epoch (``kind="epoch"``) or per step (``kind="step"``),
+        each carrying ``labels`` (e.g. ``optimizer="adam", seed=0``) as extra columns."""
+        if kind == "epoch":
+            return [{**labels, "epoch": e, "step": s, "time": t, "train_loss": tl, "train_acc": ta,
+                     "val_loss": vl, "val_acc": va}
+                    for e, (s, t, tl, ta, vl, va) in enumerate(zip(
+                        self.epoch_steps, self.epoch_time, self.train_loss, self.train_acc,
+                        self.val_loss, self.val_acc))]
+        if kind == "step":
+            return [{**labels, "step": i, "loss": l, "lr": r, "grad_norm": g}
+                    for i, (l, r, g) in enumerate(zip(self.step_loss, self.step_lr, self.step_grad_norm))]
+        raise ValueError(f"kind must be 'epoch' or 'step', got {kind!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-serialisable unless callbacks stored arrays in ``extra``)."""
+        return asdict(self)
+
+
+@dataclass
+class StepInfo:
+    """What a callback sees after each optimizer step. ``step`` is 0-based within this
+    ``fit`` call, ``epoch`` 1-based; ``batch`` is the minibatch ``(X_b, y_b)`` just used.
+    A callback returning ``True`` stops training (``History.stopped_early``)."""
+
+    step: int
+    epoch: int
+    loss: float
+    lr: float
+    grad_norm: float
+    model: Any
+    optimizer: Any
+    history: History
+    batch: tuple[np.ndarray, np.ndarray]
+
+
+Clip = None | tuple[str, float] | Callable
+
+
+def _resolve_data(data, model) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(X_train, y_train, X_val, y_val)`` from a Dataset, a Split or an ``(X, y)`` pair,
+    validated against the model and cast to its dtype once."""
+    if isinstance(data, Dataset):
+        pairs = [(data.X_train, data.y_train), (data.X_val, data.y_val)]
+    elif isinstance(data, Split):
+        pairs = [(data.X, data.y), (None, None)]
+    elif isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        pairs = [tuple(data[:2]), tuple(data[2:]) if len(data) == 4 else (None, None)]
+    else:
+        raise ValueError("data must be a nnopt.data.Dataset, a Split, (X, y) or (X_train, y_train, X_val, y_val), "
+                         f"got {type(data).__name__}")
+    dtype = getattr(model, "dtype", None)
+    out = []
+    for X, y in pairs:
+        if X is not None:
+            X, y = check_xy(X, y, getattr(model, "n_classes", None), getattr(model, "sizes", (None,))[0])
+            X = X.astype(dtype, copy=False) if dtype is not None else X
+        out += [X, y]
+    if len(out[1]) == 0:
+        raise ValueError("the training data is empty")
+    return tuple(out)
+
+
+def _make_clipper(clip: Clip) -> Callable | None:
+    """``grads -> (clipped grads, norm before clipping)`` for a clip spec, or None."""
+    if clip is None:
+        return None
+    if callable(clip):
+        return lambda g: (clip(g), global_norm(g))
+    if isinstance(clip, (tuple, list)) and len(clip) == 2 and clip[0] in ("norm", "value"):
+        kind, c = clip
+        if kind == "norm":
+            clip_by_global_norm({}, c)                 # validates c now, not at the first step
+            return lambda g: clip_by_global_norm(g, c)
+        clip_by_value({}, c)
+        return lambda g: (clip_by_value(g, c), global_norm(g))
+    raise ValueError(f"clip must be None, ('norm', max_norm), ('value', c) or a callable grads -> grads, got {clip!r}")
+
+
+def _want_progress(progress: bool | None) -> bool:
+    """``progress=None`` means: on inside a Jupyter kernel, off elsewhere; the environment
+    variable ``NNOPT_PROGRESS=0``/``1`` overrides the automatic choice."""
+    if progress is not None:
+        return bool(progress)
+    env = os.environ.get("NNOPT_PROGRESS")
+    if env is not None:
+        return env.strip().lower() not in ("0", "false", "no", "off", "")
+    return "ipykernel" in sys.modules
+
+
+class _Monitor:
+    """Early stopping bookkeeping: best value of one metric and epochs without improvement."""
+
+    def __init__(self, metric: str, patience: int, min_delta: float, params: dict[str, np.ndarray]):
+        self.metric, self.patience, self.min_delta = metric, patience, min_delta
+        self.sign = 1.0 if metric.endswith("loss") else -1.0     # minimise losses, maximise accuracies
+        self.params = params
+        self.best = math.inf
+        self.best_params: dict[str, np.ndarray] | None = None
+        self.bad_epochs = 0
+
+    def update(self, history: History) -> bool:
+        """Record the newest epoch; return True when training should stop."""
+        value = self.sign * getattr(history, self.metric)[-1]
+        if value < self.best - self.min_delta:
+            self.best, self.bad_epochs = value, 0
+            history.best_epoch = len(history.train_loss) - 1
+            self.best_params = {k: v.copy() for k, v in self.params.items()}
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    def restore(self) -> None:
+        for name, p in self.params.items():
+            p[...] = self.best_params[name]
+
+
+def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *, seed: int | None = 0,
+        shuffle: bool = True, drop_last: bool = False, clip: Clip = None, patience: int | None = None,
+        monitor: str = "val_loss", min_delta: float = 0.0, restore_best: bool = True,
+        divergence_factor: float | None = 100.0, callbacks: Sequence[Callable[[StepInfo], bool | None]] = (),
+        progress: bool | None = None) -> History:
+    """Train ``model`` in place with ``optimizer`` for ``epochs`` passes over the training data.
+
+    Parameters
+    ----------
+    model : an object with ``params`` (dict of arrays), ``loss_and_grads(X, y)`` and
+        ``evaluate(X, y) -> (loss, accuracy)``, e.g. :class:`nnopt.models.MLP`.
+    optimizer : an :mod:`nnopt.optimizers` instance (its step counter continues across calls).
+    data : a :class:`~nnopt.data.Dataset` (trains on ``train``, evaluates on ``train`` and
+        ``val``), a ``Split``, ``(X, y)`` or ``(X_train, y_train, X_val, y_val)``.
+    epochs : passes over the training data (0 only evaluates the initial model).
+    batch_size : minibatch size; ``None`` for full-batch gradient descent.
+    seed : seeds the shuffling, so runs with the same seed see the same minibatch sequence.
+    clip : ``None``, ``("norm", max_norm)``, ``("value", c)`` or a callable ``grads -> grads``.
+    patience : early stopping: stop after ``patience`` epochs in which ``monitor``
+        (``"val_loss"``, ``"val_acc"``, ``"train_loss"``, ``"train_acc"``) did not improve by
+        more than ``min_delta``; with ``restore_best`` the best epoch's parameters are put back.
+    divergence_factor : stop as diverged when a minibatch loss exceeds
+        ``divergence_factor * max(initial training loss, 1)``; ``None`` checks only NaN/inf.
+    callbacks : callables receiving a :class:`StepInfo` after each step; returning ``True`` stops.
+    progress : tqdm progress bar over epochs; ``None`` = automatic (on in Jupyter, off
+        elsewhere; ``NNOPT_PROGRESS=0`` silences it everywhere).
+
+    Cost: one epoch is ``ceil(N / batch_size)`` forward+backward passes plus one forward pass
+    over the training and validation sets (about 20 ms for the default MLP on digits).
+    """
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "current_lr")):
+        raise ValueError(f"optimizer must be an nnopt optimizer such as nnopt.Adam(lr=1e-3) "
+                         f"(or nnopt.make_optimizer(name, lr=...)), got {optimizer!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    X, y, X_val, y_val = _resolve_data(data, model)
+    check_batch_size(batch_size)
+    clipper = _make_clipper(clip)
+    if divergence_factor is not None and not (divergence_factor > 1 and math.isfinite(divergence_factor)):
+        raise ValueError(f"divergence_factor must be a finite number > 1 or None, got {divergence_factor!r}")
+    early = None
+    if patience is not None:
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+        if monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+        if monitor.startswith("val") and X_val is None:
+            raise ValueError(f"monitor={monitor!r} needs validation data; pass a Dataset or monitor='train_loss'")
+        early = _Monitor(monitor, patience, min_delta, model.params)
+    callbacks = list(callbacks)
+    if not all(callable(cb) for cb in callbacks):
+        raise ValueError("callbacks must be a sequence of callables taking a StepInfo")
+
+    history = History(optimizer=repr(optimizer))
+    start = time.perf_counter()
+
+    def evaluate() -> None:
+        loss, acc = model.evaluate(X, y)
+        val_loss, val_acc = model.evaluate(X_val, y_val) if X_val is not None else (math.nan, math.nan)
+        for name, value in (("train_loss", loss), ("train_acc", acc), ("val_loss", val_loss), ("val_acc", val_acc),
+                            ("epoch_steps", history.n_steps), ("epoch_time", time.perf_counter() - start)):
+            getattr(history, name).append(value)
+
+    def end(reason: str, *, diverged: bool = False, early_stop: bool = False) -> None:
+        history.message = reason
+        history.diverged = diverged
+        history.diverged_at = history.n_steps if diverged else None
+        history.stopped_early = early_stop
+
+    def exploded(loss: float, what: str) -> bool:
+        """End the run as diverged if ``loss`` is NaN/inf or above the explosion threshold."""
+        if loss < limit:                                  # False for NaN
+            return False
+        why = "" if not math.isfinite(loss) else f" (above {limit:.4g}, the explosion threshold)"
+        end(f"diverged at step {history.n_steps}: {what} became {loss:.4g}{why}", diverged=True)
+        return True
+
+    rng = np.random.default_rng(seed)
+    bar = None
+    # Overflow to inf/NaN is detected and reported as divergence; numpy's warnings about it
+    # would only add noise (and any stderr output fails an nbgrader test cell).
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        evaluate()
+        limit = math.inf if divergence_factor is None else divergence_factor * max(history.train_loss[0], 1.0)
+        if _want_progress(progress) and epochs:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=epochs, desc=type(optimizer).__name__, unit="epoch", leave=False)
+        for epoch in range(1, epochs + 1):
+            for batch in minibatches(X, y, batch_size, seed=rng, drop_last=drop_last, shuffle=shuffle):
+                loss, grads = model.loss_and_grads(*batch)
+                if exploded(loss, "the minibatch loss"):
+                    break
+                grads, norm = clipper(grads) if clipper else (grads, global_norm(grads))
+                lr = optimizer.current_lr()
+                try:
+                    optimizer.step(model.params, grads)
+                except FloatingPointError as err:      # nnopt.NonFiniteGradient
+                    end(f"diverged at step {history.n_steps}: the gradient became non-finite ({err})", diverged=True)
+                    break
+                history.step_loss.append(loss)
+                history.step_lr.append(lr)
+                history.step_grad_norm.append(norm)
+                if callbacks:
+                    info = StepInfo(history.n_steps - 1, epoch, loss, lr, norm, model, optimizer, history, batch)
+                    if any([bool(cb(info)) for cb in callbacks]):      # a list: every callback runs
+                        end(f"stopped by a callback after step {history.n_steps - 1}", early_stop=True)
+                        break
+            if history.message:
+                break
+            evaluate()
+            if bar is not None:
+                bar.update()
+                bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", val_acc=f"{history.val_acc[-1]:.3f}")
+            if exploded(history.train_loss[-1], "the training loss"):
+                break
+            if early is not None and early.update(history):
+                end(f"early stopping after epoch {epoch}: {monitor} did not improve for {patience} epochs",
+                    early_stop=True)
+                break
+    if bar is not None:
+        bar.close()
+    if not history.message:
+        history.message = f"completed {epochs} epochs ({history.n_steps} steps)"
+    if early is not None and restore_best and early.best_params is not None and not history.diverged:
+        early.restore()
+        history.message += f"; restored the parameters of epoch {history.best_epoch}"
+    history.wall_time = time.perf_counter() - start
+    return history
