@@ -38,6 +38,8 @@ def check_xy(X, y, n_classes: int | None = None, n_features: int | None = None) 
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if not np.issubdtype(X.dtype, np.floating):
         raise ValueError(f"X must hold floats, got dtype {X.dtype}")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or inf values")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features per sample, expected {n_features}")
     if y.ndim != 1:

@@ -298,6 +298,8 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
     # would only add noise (and any stderr output fails an nbgrader test cell).
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         evaluate()
+        if early is not None:
+            early.update(history)                         # the untrained model is the first baseline
         limit = math.inf if divergence_factor is None else divergence_factor * max(history.train_loss[0], 1.0)
         if _want_progress(progress) and epochs:
             from tqdm.auto import tqdm
