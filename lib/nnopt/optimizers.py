@@ -372,7 +372,8 @@ class _LookAhead(Optimizer):
         \phi' = \theta' + \alpha v' = \phi - \alpha v + v' + \alpha v' = \phi + \alpha v' + d
 
     Same trajectory as the box (the stored point is always the next interim point; after
-    the last step :math:`\theta = \phi - \alpha v`). Subclasses compute ``d`` into ``tmp``.
+    the last step :math:`\theta = \phi - \alpha v`). Subclasses return the box's step as
+    ``(a, x)`` with ``d = a * x``, so plain Nesterov needs no temporary at all.
     """
 
     slots: ClassVar[tuple[str, ...]] = ("v",)
@@ -381,16 +382,16 @@ class _LookAhead(Optimizer):
         self.momentum = _unit("momentum", momentum)
         super().__init__(lr, nonfinite=nonfinite)
 
-    def _step_direction(self, g, state, c, tmp) -> Array:
+    def _step_direction(self, g, state, c, tmp) -> tuple[float, Array]:
         raise NotImplementedError
 
     def _update(self, p, g, state, c, tmp):
         v = state["v"]
-        d = self._step_direction(g, state, c, tmp)               # d = the box's -eps g (scaled)
+        a, x = self._step_direction(g, state, c, tmp)           # the box's step d = a x
         v *= self.momentum
-        v += d                                                   # v <- alpha v + d
+        _axpy(a, x, v)                                           # v <- alpha v + d
         _axpy(self.momentum, v, p)                               # phi <- phi + alpha v' ...
-        p += d                                                   #                 ... + d
+        _axpy(a, x, p)                                           #                 ... + d
 
 
 class Nesterov(_LookAhead):
@@ -410,7 +411,7 @@ class Nesterov(_LookAhead):
         return {"momentum": self.momentum}
 
     def _step_direction(self, g, state, c, tmp):
-        return np.multiply(g, -c["lr"], out=tmp)                 # d = -eps g
+        return -c["lr"], g                                       # d = -eps g
 
 
 # --------------------------------------------------------------------------- Alg. 4-6
@@ -453,14 +454,11 @@ class _RMSMixin:
             raise ValueError(f"eps_inside_sqrt must be True or False, got {eps_inside_sqrt!r}")
         self.eps_inside_sqrt = eps_inside_sqrt
 
-    def _rms_direction(self, g: Array, r: Array, lr: float, tmp: Array) -> Array:
-        r"""Accumulate ``r <- rho r + (1-rho) g*g``; return ``-lr g / rms(r)`` in ``tmp``."""
-        np.multiply(g, g, out=tmp)
-        _ema(r, tmp, self.rho)
+    def _scaled_gradient(self, g: Array, r: Array, tmp: Array) -> Array:
+        r"""Accumulate ``r <- rho r + (1-rho) g*g``; return ``g / rms(r)`` in ``tmp``."""
+        _ema(r, np.multiply(g, g, out=tmp), self.rho)
         _rms(r, self.eps, self.eps_inside_sqrt, out=tmp)
-        np.divide(g, tmp, out=tmp)
-        tmp *= -lr
-        return tmp
+        return np.divide(g, tmp, out=tmp)
 
 
 class RMSProp(_RMSMixin, Optimizer):
@@ -488,7 +486,7 @@ class RMSProp(_RMSMixin, Optimizer):
         return {"rho": self.rho, "eps": self.eps, "eps_inside_sqrt": self.eps_inside_sqrt}
 
     def _update(self, p, g, state, c, tmp):
-        p += self._rms_direction(g, state["r"], c["lr"], tmp)
+        _axpy(-c["lr"], self._scaled_gradient(g, state["r"], tmp), p)   # theta -= eps g/rms
 
 
 class RMSPropNesterov(_RMSMixin, _LookAhead):
@@ -519,7 +517,7 @@ class RMSPropNesterov(_RMSMixin, _LookAhead):
                 "eps_inside_sqrt": self.eps_inside_sqrt}
 
     def _step_direction(self, g, state, c, tmp):
-        return self._rms_direction(g, state["r"], c["lr"], tmp)
+        return -c["lr"], self._scaled_gradient(g, state["r"], tmp)     # d = -eps g/rms
 
 
 # --------------------------------------------------------------------------- Alg. 7
