@@ -177,7 +177,7 @@ def _make_clipper(clip: Clip) -> Callable | None:
     raise ValueError(f"clip must be None, ('norm', max_norm), ('value', c) or a callable grads -> grads, got {clip!r}")
 
 
-def _want_progress(progress: bool | None) -> bool:
+def progress_enabled(progress: bool | None) -> bool:
     """``progress=None`` means: on inside a Jupyter kernel, off elsewhere; the environment
     variable ``NNOPT_PROGRESS=0``/``1`` overrides the automatic choice."""
     if progress is not None:
@@ -301,7 +301,7 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
         if early is not None:
             early.update(history)                         # the untrained model is the first baseline
         limit = math.inf if divergence_factor is None else divergence_factor * max(history.train_loss[0], 1.0)
-        if _want_progress(progress) and epochs:
+        if progress_enabled(progress) and epochs:
             from tqdm.auto import tqdm
             bar = tqdm(total=epochs, desc=type(optimizer).__name__, unit="epoch", leave=False)
         for epoch in range(1, epochs + 1):
