@@ -209,7 +209,7 @@ def test_progress_bar(moons, capsys, monkeypatch):
     (dict(data=(np.zeros((4, 3)), np.zeros(4, int))), "3 features per sample, expected 2"),
     (dict(data=(np.zeros((4, 2)), np.array([0, 1, 2, 0]))), r"labels must lie in \[0, 1\]"),
     (dict(data=(np.zeros((0, 2)), np.zeros(0, int))), "empty"),
-    (dict(clip=("norm", -1.0)), "max_norm"), (dict(clip=("l1", 1.0)), "clip must be"),
+    (dict(clip=("norm", -1.0)), "clip threshold"), (dict(clip=("value", np.nan)), "clip threshold"), (dict(clip=("l1", 1.0)), "clip must be"),
     (dict(patience=0), "patience"), (dict(patience=2, monitor="val_f1"), "monitor"),
     (dict(divergence_factor=0.5), "divergence_factor"), (dict(callbacks=[1]), "callables"),
 ])

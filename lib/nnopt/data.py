@@ -21,19 +21,22 @@ import numpy as np
 import sklearn.datasets
 from sklearn.model_selection import train_test_split
 
-__all__ = ["Split", "Dataset", "check_xy", "check_batch_size", "load_digits", "spirals", "moons", "minibatches"]
+__all__ = ["Split", "Dataset", "check_int", "check_x", "check_xy", "check_batch_size", "load_digits", "spirals", "moons", "minibatches"]
 
 SeedLike = int | np.random.Generator | None
 
 
-def check_xy(X, y, n_classes: int | None = None, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a design matrix and its labels; return them as arrays (no copy if possible).
+def check_int(name: str, value, minimum: int = 0) -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (bools excluded), else ValueError
+    naming ``name``. The kit's one check for counts, sizes and seeds."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
-    ``X`` must be a finite 2-D float array of shape (N, D) and ``y`` a 1-D array of N
-    integer class labels in ``[0, n_classes)``. Raises ``ValueError`` saying what is wrong.
-    """
+
+def check_x(X, n_features: int | None = None) -> np.ndarray:
+    """Validate a design matrix: a finite 2-D float array (N, D), with D = ``n_features`` if given."""
     X = np.asarray(X)
-    y = np.asarray(y)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if not np.issubdtype(X.dtype, np.floating):
@@ -42,6 +45,17 @@ def check_xy(X, y, n_classes: int | None = None, n_features: int | None = None) 
         raise ValueError("X contains NaN or inf values")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features per sample, expected {n_features}")
+    return X
+
+
+def check_xy(X, y, n_classes: int | None = None, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a design matrix and its labels; return them as arrays (no copy if possible).
+
+    ``X`` as in :func:`check_x`, ``y`` a 1-D array of N integer class labels in
+    ``[0, n_classes)``. Raises ``ValueError`` saying what is wrong.
+    """
+    X = check_x(X, n_features)
+    y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D (n_samples,), got shape {y.shape}")
     if len(y) != len(X):
@@ -147,8 +161,7 @@ def _check_dtype(dtype) -> np.dtype:
 
 
 def _check_toy_args(n: int, noise: float) -> None:
-    if not isinstance(n, (int, np.integer)) or n < 10:
-        raise ValueError(f"n must be an integer >= 10, got {n!r}")
+    check_int("n", n, 10)
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
 
@@ -176,8 +189,7 @@ def spirals(n: int = 600, noise: float = 0.2, seed: int = 0, n_classes: int = 2,
     fails, an MLP succeeds.
     """
     _check_toy_args(n, noise)
-    if not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+    check_int("n_classes", n_classes, 2)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % n_classes
     t = rng.uniform(0.05, 1.0, size=n)
@@ -198,11 +210,8 @@ def moons(n: int = 600, noise: float = 0.15, seed: int = 0, dtype=np.float64,
 
 
 def check_batch_size(batch_size: int | None) -> int | None:
-    """Return a valid batch size (a positive integer, or None for the full batch) or raise ValueError."""
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size <= 0):
-        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
-    return batch_size
+    """Return a valid batch size (an integer >= 1, or None for the full batch) or raise ValueError."""
+    return None if batch_size is None else check_int("batch_size (or None for the full batch)", batch_size, 1)
 
 
 def minibatches(X, y, batch_size: int | None, seed: SeedLike = None, drop_last: bool = False,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import schedules as sched
-from .data import Dataset, check_batch_size, load_digits
+from .data import Dataset, check_batch_size, check_int, load_digits
 from .models import MLP, default_mlp
 from .optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from .train import History, fit, progress_enabled
@@ -190,9 +190,9 @@ def run(configs: Sequence[Config], data: Dataset | None = None, seeds: Sequence[
     data = load_digits() if data is None else data
     if not isinstance(data, Dataset):
         raise ValueError(f"data must be a nnopt.data.Dataset (e.g. nnopt.data.load_digits()), got {type(data).__name__}")
-    seeds = list(seeds)
-    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
-        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    seeds = [check_int("seed", s, 0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must be a non-empty sequence of integers")
     if not configs:
         raise ValueError("need at least one config")
     check_batch_size(batch_size)
@@ -333,8 +333,7 @@ def ensemble(n_models: int = 5, optimizer: OptimizerSpec = ("adam", {"lr": 3e-3}
              **kwargs: Any) -> Ensemble:
     """Train ``n_models`` models with seeds ``0 .. n_models-1`` (different initialisations and
     minibatch orders) and return them as an :class:`Ensemble`; ``kwargs`` go to :func:`run`."""
-    if isinstance(n_models, bool) or not isinstance(n_models, (int, np.integer)) or n_models < 1:
-        raise ValueError(f"n_models must be a positive integer, got {n_models!r}")
+    check_int("n_models", n_models, 1)
     data = load_digits() if data is None else data
     model_fn = kwargs.pop("model_fn", default_model)
     members: dict[int, MLP] = {}

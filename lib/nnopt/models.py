@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import check_xy
+from .data import check_int, check_x, check_xy
 
 __all__ = ["Activation", "ACTIVATIONS", "Cache", "MLP", "SoftmaxRegression", "default_mlp",
            "softmax_cross_entropy", "flatten"]
@@ -93,12 +93,6 @@ def flatten(arrays: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([a.ravel() for a in arrays.values()])
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class MLP:
     """Fully connected network ``n_in -> hidden[0] -> ... -> n_out`` with softmax output.
 
@@ -117,11 +111,9 @@ class MLP:
 
     def __init__(self, n_in: int, hidden=(64,), n_out: int = 10, activation: str = "relu",
                  init: str = "auto", l2: float = 0.0, dtype=np.float64, seed: int = 0):
-        n_in = _positive_int("n_in", n_in)
-        n_out = _positive_int("n_out", n_out)
-        if n_out < 2:
-            raise ValueError(f"n_out must be >= 2 classes, got {n_out}")
-        hidden = tuple(_positive_int("hidden layer width", h) for h in hidden)
+        n_in = check_int("n_in", n_in, 1)
+        n_out = check_int("n_out (classes)", n_out, 2)
+        hidden = tuple(check_int("hidden layer width", h, 1) for h in hidden)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if init not in INITS:
@@ -149,6 +141,10 @@ class MLP:
     def n_layers(self) -> int:
         """Number of weight layers L."""
         return len(self.sizes) - 1
+
+    @property
+    def n_features(self) -> int:
+        return self.sizes[0]
 
     @property
     def n_classes(self) -> int:
@@ -185,13 +181,8 @@ class MLP:
     def _check(self, X, y=None):
         """Validate inputs (and labels) and cast X to the model dtype."""
         if y is None:
-            X = np.asarray(X)
-            if X.ndim != 2 or X.shape[1] != self.sizes[0]:
-                raise ValueError(f"X must have shape (n_samples, {self.sizes[0]}), got {X.shape}")
-            if not np.issubdtype(X.dtype, np.number):
-                raise ValueError(f"X must hold numbers, got dtype {X.dtype}")
-            return X.astype(self.dtype, copy=False)
-        X, y = check_xy(X, y, n_classes=self.n_classes, n_features=self.sizes[0])
+            return check_x(X, self.n_features).astype(self.dtype, copy=False)
+        X, y = check_xy(X, y, n_classes=self.n_classes, n_features=self.n_features)
         if len(y) == 0:
             raise ValueError("need at least one sample")
         return X.astype(self.dtype, copy=False), y

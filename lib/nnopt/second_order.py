@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
+from .data import check_int
 from .models import MLP, flatten
 
 __all__ = ["Result", "ModelObjective", "newton", "saddle_free_newton", "lbfgs", "scipy_lbfgs", "METHODS",
@@ -124,8 +125,7 @@ def _check(f, x0, steps: int, tol: float, need_hessian: bool) -> np.ndarray:
         if not callable(getattr(f, attr, None)):
             raise ValueError(f"the objective needs a {attr}(x) method (a nnopt.surfaces surface or a "
                              f"ModelObjective), got {f!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    check_int("steps", steps, 0)
     if not (isinstance(tol, (int, float)) and tol >= 0):
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     x0 = getattr(f, "start", None) if x0 is None else x0
@@ -350,8 +350,7 @@ def lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-10) ->
     ``grad``.
     """
     x = _check(f, x0, steps, tol, need_hessian=False)
-    if isinstance(memory, bool) or not isinstance(memory, (int, np.integer)) or memory < 1:
-        raise ValueError(f"memory must be an integer >= 1, got {memory!r}")
+    check_int("memory", memory, 1)
     fg = _value_and_grad(f)
     value, grad = fg(x)
     trace = _Trace(f"l-bfgs (m={memory})", x, value, grad, tol)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .clipping import clip_by_global_norm, clip_by_value, global_norm
-from .data import Dataset, Split, check_batch_size, check_xy, minibatches
+from .data import Dataset, Split, check_batch_size, check_int, check_xy, minibatches
 
 __all__ = ["History", "StepInfo", "fit"]
 
@@ -153,7 +153,7 @@ def _resolve_data(data, model) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
     out = []
     for X, y in pairs:
         if X is not None:
-            X, y = check_xy(X, y, getattr(model, "n_classes", None), getattr(model, "sizes", (None,))[0])
+            X, y = check_xy(X, y, getattr(model, "n_classes", None), getattr(model, "n_features", None))
             X = X.astype(dtype, copy=False) if dtype is not None else X
         out += [X, y]
     if len(out[1]) == 0:
@@ -169,10 +169,10 @@ def _make_clipper(clip: Clip) -> Callable | None:
         return lambda g: (clip(g), global_norm(g))
     if isinstance(clip, (tuple, list)) and len(clip) == 2 and clip[0] in ("norm", "value"):
         kind, c = clip
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.number)) or not (0 < c < math.inf):
+            raise ValueError(f"the clip threshold must be a finite number > 0, got {c!r}")
         if kind == "norm":
-            clip_by_global_norm({}, c)                 # validates c now, not at the first step
             return lambda g: clip_by_global_norm(g, c)
-        clip_by_value({}, c)
         return lambda g: (clip_by_value(g, c), global_norm(g))
     raise ValueError(f"clip must be None, ('norm', max_norm), ('value', c) or a callable grads -> grads, got {clip!r}")
 
@@ -248,8 +248,7 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
     if not (hasattr(optimizer, "step") and hasattr(optimizer, "current_lr")):
         raise ValueError(f"optimizer must be an nnopt optimizer such as nnopt.Adam(lr=1e-3) "
                          f"(or nnopt.make_optimizer(name, lr=...)), got {optimizer!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
+    check_int("epochs", epochs, 0)
     X, y, X_val, y_val = _resolve_data(data, model)
     check_batch_size(batch_size)
     clipper = _make_clipper(clip)
@@ -257,8 +256,7 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
         raise ValueError(f"divergence_factor must be a finite number > 1 or None, got {divergence_factor!r}")
     early = None
     if patience is not None:
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+        check_int("patience", patience, 1)
         if monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
         if monitor.startswith("val") and X_val is None:
