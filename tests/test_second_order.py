@@ -182,6 +182,7 @@ def test_result_to_path_and_compare_table():
     (lambda: so.lbfgs(surfaces.Saddle(), [np.nan, 0.0]), "finite"),
     (lambda: so.lbfgs(surfaces.Saddle(), tol=-1), "tol"),
     (lambda: so.lbfgs(Trough()), "x0 is required"),
+    (lambda: so.ModelObjective(models.SoftmaxRegression(2, 2), np.zeros((3, 2)), np.array([0, 1, 2])), "labels"),
 ])
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):

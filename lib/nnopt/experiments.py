@@ -49,6 +49,8 @@ DEFAULT_OPTIMIZERS: dict[str, tuple[str, dict[str, float]]] = {
     "RMSProp": ("rmsprop", {"lr": 1e-3}), "Adam": ("adam", {"lr": 3e-3}),
 }
 SEEDS = (0, 1, 2)
+EPOCHS = 5
+BATCH_SIZE = 32
 OptimizerSpec = str | tuple[str, Mapping[str, Any]] | Callable[[], Optimizer]
 ModelFn = Callable[[Dataset, int], MLP]
 FINAL_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "best_val_acc", "wall_time", "steps")
@@ -178,7 +180,7 @@ class Results:
 
 
 def run(configs: Sequence[Config], data: Dataset | None = None, seeds: Sequence[int] = SEEDS,
-        model_fn: ModelFn = default_model, epochs: int = 5, batch_size: int | None = 32,
+        model_fn: ModelFn = default_model, epochs: int = EPOCHS, batch_size: int | None = BATCH_SIZE,
         progress: bool | None = None, **fit_kwargs: Any) -> Results:
     """Train one fresh model per (config, seed) and collect the histories.
 
@@ -276,8 +278,8 @@ def schedule_comparison(schedules: Mapping[str, Callable[[int], float]] | None =
     """
     data = load_digits() if data is None else data
     if schedules is None:
-        batch = kwargs.get("batch_size", 32) or len(data.train)
-        steps = kwargs.get("epochs", 5) * math.ceil(len(data.train) / batch)
+        batch = kwargs.get("batch_size", BATCH_SIZE) or len(data.train)
+        steps = kwargs.get("epochs", EPOCHS) * math.ceil(len(data.train) / batch)
         schedules = default_schedules(lr0, max(steps, 1))
     bad = [label for label, s in schedules.items() if not callable(s)]
     if bad:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
-from .data import check_int
+from .data import check_int, check_xy
 from .models import MLP, flatten
 
 __all__ = ["Result", "ModelObjective", "newton", "saddle_free_newton", "lbfgs", "scipy_lbfgs", "METHODS",
@@ -86,8 +86,8 @@ class ModelObjective:
     ``w`` on each call; ``hessian`` exists for :class:`~nnopt.models.SoftmaxRegression`."""
 
     def __init__(self, model: MLP, X, y):
-        self.model, self.X, self.y = model, X, y
-        model.loss_and_grads(X, y)                           # validates the data once, up front
+        X, self.y = check_xy(X, y, model.n_classes, model.n_features)
+        self.model, self.X = model, X.astype(model.dtype, copy=False)      # validated and cast once
         if hasattr(model, "hessian"):
             self.hessian = self._hessian
 
