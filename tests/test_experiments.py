@@ -128,3 +128,11 @@ def test_ensemble_beats_its_average_member():
 def test_bad_arguments(moons, call, match):
     with pytest.raises(ValueError, match=match):
         call(moons)
+
+
+def test_runs_keep_their_trained_model_and_progress_bar(moons, capsys):
+    res = ex.compare_optimizers(["adam"], moons, seeds=(0, 1), **{**TINY, "progress": True})
+    assert "runs" in capsys.readouterr().err
+    for r in res.runs:
+        assert r.model.accuracy(moons.X_val, moons.y_val) == r.history.val_acc[-1]
+    assert res.runs[0].model is not res.runs[1].model

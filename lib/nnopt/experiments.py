@@ -33,8 +33,8 @@ from .models import MLP, default_mlp
 from .optimizers import OPTIMIZERS, Optimizer, make_optimizer
 from .train import History, fit, progress_enabled
 
-__all__ = ["LR_GRID", "RMSPROP_LR_GRID", "DEFAULT_OPTIMIZERS", "Config", "Run", "Results", "optimizer_factory", "default_model",
-           "run", "compare_optimizers", "lr_sweep", "default_schedules", "schedule_comparison",
+__all__ = ["LR_GRID", "RMSPROP_LR_GRID", "DEFAULT_OPTIMIZERS", "Config", "Run", "Results", "optimizer_factory",
+           "default_model", "run", "compare_optimizers", "lr_sweep", "default_schedules", "schedule_comparison",
            "batch_size_study", "Ensemble", "ensemble"]
 
 #: Learning rates of the seed experiments (in their order); sweeps run them sorted.
@@ -103,18 +103,19 @@ class Config:
 
 @dataclass
 class Run:
-    """One trained model: its config's labels, the seed and the :class:`History`."""
+    """One trained model: its config's labels, the seed, the :class:`History` and the model."""
 
     labels: dict[str, Any]
     seed: int
     history: History
+    model: MLP
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return math.nan, math.nan
-    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return float(values.mean()), (float(values.std(ddof=1)) if values.size > 1 else 0.0)
 
 
 @dataclass
@@ -206,8 +207,9 @@ def run(configs: Sequence[Config], data: Dataset | None = None, seeds: Sequence[
     for config in configs:
         for seed in seeds:
             options = {"epochs": epochs, "batch_size": batch_size, **fit_kwargs, **config.fit_kwargs}
-            history = fit(model_fn(data, seed), config.optimizer(), data, seed=seed, progress=False, **options)
-            runs.append(Run(dict(config.labels), int(seed), history))
+            model = model_fn(data, seed)
+            history = fit(model, config.optimizer(), data, seed=seed, progress=False, **options)
+            runs.append(Run(dict(config.labels), seed, history, model))
             if bar is not None:
                 bar.update()
     if bar is not None:
@@ -319,16 +321,18 @@ class Ensemble:
         return float(np.mean(self.predict_proba(X).argmax(axis=1) == np.asarray(y)))
 
     def rows(self, data: Dataset) -> list[dict[str, Any]]:
-        """Validation and test accuracy of each member, their mean +/- std, and the ensemble."""
-        rows = [{"model": f"member {i}", "val_acc": m.accuracy(data.X_val, data.y_val),
-                 "test_acc": m.accuracy(data.X_test, data.y_test)} for i, m in enumerate(self.members)]
+        """Validation and test accuracy of each member, their mean +/- std over members, and the
+        ensemble's; every row has the columns ``model, val_acc, val_std, test_acc, test_std``
+        (std is NaN for a single model)."""
+        def row(name: str, model) -> dict[str, Any]:
+            return {"model": name, "val_acc": model.accuracy(data.X_val, data.y_val), "val_std": math.nan,
+                    "test_acc": model.accuracy(data.X_test, data.y_test), "test_std": math.nan}
+
+        rows = [row(f"member {i}", m) for i, m in enumerate(self.members)]
         summary = {"model": f"members mean ({len(rows)})"}
-        for key in ("val_acc", "test_acc"):
-            summary[key], summary[key.replace("acc", "std")] = _mean_std([r[key] for r in rows])
-        rows.append(summary)
-        rows.append({"model": "ensemble (averaged probabilities)", "val_acc": self.accuracy(data.X_val, data.y_val),
-                     "test_acc": self.accuracy(data.X_test, data.y_test)})
-        return rows
+        for split in ("val", "test"):
+            summary[f"{split}_acc"], summary[f"{split}_std"] = _mean_std([r[f"{split}_acc"] for r in rows])
+        return rows + [summary, row("ensemble (averaged probabilities)", self)]
 
 
 def ensemble(n_models: int = 5, optimizer: OptimizerSpec = ("adam", {"lr": 3e-3}), data: Dataset | None = None,
@@ -336,15 +340,7 @@ def ensemble(n_models: int = 5, optimizer: OptimizerSpec = ("adam", {"lr": 3e-3}
     """Train ``n_models`` models with seeds ``0 .. n_models-1`` (different initialisations and
     minibatch orders) and return them as an :class:`Ensemble`; ``kwargs`` go to :func:`run`."""
     check_int("n_models", n_models, 1)
-    data = load_digits() if data is None else data
-    model_fn = kwargs.pop("model_fn", default_model)
-    members: dict[int, MLP] = {}
-
-    def keep(d: Dataset, seed: int) -> MLP:
-        members[seed] = model_fn(d, seed)
-        return members[seed]
-
     factory = optimizer_factory(optimizer)
-    results = run([Config({"optimizer": _label(optimizer, factory)}, factory)], data,
-                  seeds=range(n_models), model_fn=keep, **kwargs)
-    return Ensemble([members[r.seed] for r in results.runs], [r.history for r in results.runs])
+    results = run([Config({"optimizer": _label(optimizer, factory)}, factory)], data, seeds=range(n_models),
+                  **kwargs)
+    return Ensemble([r.model for r in results.runs], [r.history for r in results.runs])
