@@ -169,7 +169,7 @@ def test_cross_entropy_is_stable_for_huge_logits():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n_in=0), "n_in"), (dict(n_out=1), "n_out"), (dict(hidden=(4, -1)), "hidden"),
     (dict(activation="sigmoid"), "activation"), (dict(init="orthogonal"), "init"),
-    (dict(l2=-0.1), "l2"), (dict(l2=np.inf), "l2"), (dict(dtype=np.int64), "dtype"),
+    (dict(l2=-0.1), "l2"), (dict(l2=np.inf), "l2"), (dict(l2="0.1"), "l2"), (dict(dtype=np.int64), "dtype"),
 ])
 def test_constructor_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -211,6 +211,7 @@ def test_progress_bar(moons, capsys, monkeypatch):
     (dict(data=(np.zeros((0, 2)), np.zeros(0, int))), "empty"),
     (dict(clip=("norm", -1.0)), "clip threshold"), (dict(clip=("value", np.nan)), "clip threshold"), (dict(clip=("l1", 1.0)), "clip must be"),
     (dict(patience=0), "patience"), (dict(patience=2, monitor="val_f1"), "monitor"),
+    (dict(patience=2, min_delta=-0.1), "min_delta"),
     (dict(divergence_factor=0.5), "divergence_factor"), (dict(callbacks=[1]), "callables"),
 ])
 def test_bad_arguments_raise_before_training(moons, kwargs, match):

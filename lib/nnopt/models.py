@@ -118,7 +118,7 @@ class MLP:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if not (np.isfinite(l2) and l2 >= 0):
+        if isinstance(l2, bool) or not isinstance(l2, (int, float, np.number)) or not 0 <= l2 < np.inf:
             raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):

@@ -259,6 +259,8 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
         check_int("patience", patience, 1)
         if monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+        if not (isinstance(min_delta, (int, float)) and 0 <= min_delta < math.inf):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
         if monitor.startswith("val") and X_val is None:
             raise ValueError(f"monitor={monitor!r} needs validation data; pass a Dataset or monitor='train_loss'")
         early = _Monitor(monitor, patience, min_delta, model.params)
