@@ -4,20 +4,17 @@ They minimise any *objective* with ``value(x)``, ``grad(x)`` (and, for the Newto
 ``hessian(x)``) on a flat vector ``x``: the 2-D :mod:`nnopt.surfaces`, or a model on a data
 set through :class:`ModelObjective` (e.g. softmax regression, whose exact Hessian is known).
 
-===========================  =======================================================  ==========
-method                        step :math:`p` (then :math:`x \leftarrow x + \alpha p`)  needs
-===========================  =======================================================  ==========
-:func:`newton`                :math:`(H + \lambda I)^{-1} g` with a minus sign;         H
-                              :math:`\lambda = 0`: pure Newton, :math:`\lambda > 0`:
-                              damped (Levenberg); ``line_search``: backtracking
-                              :math:`\alpha`
-:func:`saddle_free_newton`    :math:`-(|H| + \lambda I)^{-1} g`, :math:`|H| = V |\Lambda|
-                              V^\top` from the eigendecomposition :math:`H = V\Lambda
-                              V^\top` (Dauphin et al., 2014)                            H
-:func:`lbfgs`                 :math:`-\tilde H_k g` by the two-loop recursion over the   g only
-                              last ``memory`` pairs :math:`(s, y)`, :math:`\alpha` from
-                              a strong-Wolfe line search
-===========================  =======================================================  ==========
+Each method steps :math:`x \leftarrow x + \alpha p` with (:math:`\mu` = ``damping``):
+
+* :func:`newton` -- :math:`p = -(H + \mu I)^{-1} g`; :math:`\mu = 0` is pure Newton,
+  :math:`\mu > 0` damped Newton (Levenberg); ``line_search=True`` picks :math:`\alpha` by
+  Armijo backtracking, else :math:`\alpha = 1`. Needs the Hessian.
+* :func:`saddle_free_newton` -- :math:`p = -(|H| + \mu I)^{-1} g` with
+  :math:`|H| = V |\Lambda| V^\top` from the eigendecomposition :math:`H = V \Lambda V^\top`
+  (Dauphin et al., 2014). Needs the Hessian.
+* :func:`lbfgs` -- :math:`p = -\tilde H_k g` by the two-loop recursion over the last
+  ``memory`` pairs :math:`(s, y)`; :math:`\alpha` from a strong-Wolfe line search. Needs
+  gradients only.
 
 Why saddle-free: near a saddle Newton's step :math:`-H^{-1} g` points *towards* the
 critical point along negative-curvature directions (the sign of :math:`\lambda_i` flips the
@@ -233,9 +230,9 @@ def _newton_family(method: str, direction: Callable[[np.ndarray, np.ndarray], np
 
 def newton(f, x0=None, steps: int = 50, damping: float = 0.0, line_search: bool = False,
            tol: float = 1e-10) -> Result:
-    r"""Newton's method :math:`x \leftarrow x - \alpha (H + \lambda I)^{-1} g`.
+    r"""Newton's method :math:`x \leftarrow x - \alpha (H + \mu I)^{-1} g`.
 
-    ``damping`` :math:`\lambda \ge 0` (Levenberg) shortens steps and regularises an
+    ``damping`` :math:`\mu \ge 0` (Levenberg) shortens steps and regularises an
     ill-conditioned :math:`H`; ``line_search=True`` picks :math:`\alpha` by Armijo
     backtracking from 1 (it stops with a message where the step is not a descent
     direction). Pure Newton (the defaults) jumps to the critical point of the local
@@ -250,11 +247,11 @@ def newton(f, x0=None, steps: int = 50, damping: float = 0.0, line_search: bool 
 
 def saddle_free_newton(f, x0=None, steps: int = 50, damping: float = 1e-2, line_search: bool = False,
                        tol: float = 1e-10) -> Result:
-    r"""Saddle-free Newton: :math:`x \leftarrow x - \alpha V (|\Lambda| + \lambda I)^{-1} V^\top g`.
+    r"""Saddle-free Newton: :math:`x \leftarrow x - \alpha V (|\Lambda| + \mu I)^{-1} V^\top g`.
 
     :math:`H = V \Lambda V^\top` by ``numpy.linalg.eigh``; replacing each eigenvalue by its
     absolute value turns the step along negative-curvature directions around, away from
-    saddles and maxima. ``damping`` :math:`\lambda > 0` bounds the step where
+    saddles and maxima. ``damping`` :math:`\mu > 0` bounds the step where
     :math:`|\lambda_i| \approx 0` (an inflection of the curvature).
     """
     x = _check(f, x0, steps, tol, need_hessian=True)
