@@ -1,0 +1,127 @@
+# nnopt course kit: set-up, tests and course tooling.
+#
+#   make lab     create .venv with Python 3.11 if missing, install, start JupyterLab
+#   make test    the same set-up plus the test extras, then the whole test suite
+#   make help    all targets
+#
+# Set-up is incremental: .venv/.installed and .venv/.installed-test are stamp files,
+# redone only when requirements*.txt or pyproject.toml change.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+RUNTIME_STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+# Browser tests need Chromium, which `make test` never installs: they run in their
+# own target (`make test-browser`, which installs Debian's chromium package first).
+PYTEST_ARGS ?= -m "not browser" --timeout=900
+LAB_ARGS ?=
+LAB_EXTENSIONS := @jupyter/nbgrader @jupyter-widgets/jupyterlab-manager jupyter-matplotlib
+BENCHMARKS := $(filter-out benchmarks/_%,$(sort $(wildcard benchmarks/*.py)))
+PIPELINE := autograder/pipeline.py
+SAMPLES ?= autograder/samples
+GRADE_ARGS ?=
+# Course scripts run with the kit's tools (python, jupyter, nbgrader) first on PATH.
+WITH_VENV := PATH="$(abspath $(BIN)):$$PATH"
+
+define PYTHON_HELP
+Install Python 3.11, for example
+  Debian/Ubuntu:  sudo apt install python3.11 python3.11-venv
+  macOS:          brew install python@3.11
+  any system:     pyenv install 3.11
+then run make again (or name it: make lab PYTHON=/path/to/python3.11),
+or use conda instead: conda env create -f environment.yml (see README.md).
+endef
+export PYTHON_HELP
+
+.PHONY: help lab test bench release grade-demo strip clean distclean check-extensions
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+# --- set-up -------------------------------------------------------------------------
+
+# Use $(PYTHON); if it is not installed at all, fall back to python3 when that is 3.11.
+$(BIN)/python:
+	@version() { command -v "$$1" >/dev/null 2>&1 && "$$1" --version 2>&1 || echo "not installed"; }; \
+	py="$(PYTHON)"; command -v "$$py" >/dev/null 2>&1 || py=python3; \
+	if ! "$$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
+	  echo "error: Python 3.11 is needed to create $(VENV), but $(PYTHON) is" \
+	       "$$(version "$(PYTHON)") and python3 is $$(version python3)." >&2; \
+	  echo "$$PYTHON_HELP" >&2; exit 1; \
+	fi; \
+	echo "Creating $(VENV) with $$(command -v "$$py") ($$("$$py" --version))"; \
+	"$$py" -m venv "$(VENV)" || { rm -rf "$(VENV)"; \
+	  echo "error: could not create $(VENV); on Debian/Ubuntu: sudo apt install python3.11-venv" >&2; \
+	  exit 1; }
+
+$(RUNTIME_STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
+	  echo "error: $(VENV) uses $$($(BIN)/python --version), the kit needs 3.11;" \
+	       "delete it (make distclean) and run make again" >&2; exit 1; }
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -e .
+	$(PIP) check
+	@touch $@
+
+$(TEST_STAMP): requirements-test.txt $(RUNTIME_STAMP)
+	$(PIP) install -r requirements-test.txt
+	$(PIP) check
+	@touch $@
+
+check-extensions: $(RUNTIME_STAMP)  ## check the JupyterLab extensions (nbgrader, widgets, ipympl)
+	@listing="$$($(BIN)/jupyter labextension list 2>&1 | sed 's/\x1b\[[0-9;]*m//g')"; \
+	for ext in $(LAB_EXTENSIONS); do \
+	  case "$$(grep -F " $$ext v" <<<"$$listing")" in \
+	    *" enabled OK"*) echo "JupyterLab extension $$ext: enabled OK" ;; \
+	    *" disabled "*) $(BIN)/jupyter labextension enable "$$ext" ;; \
+	    *) echo "$$listing" >&2; \
+	       echo "error: JupyterLab extension $$ext is missing or incompatible" \
+	            "(see above); reinstall with: make distclean lab" >&2; exit 1 ;; \
+	  esac; \
+	done
+
+# --- the two commands ---------------------------------------------------------------
+
+lab: $(RUNTIME_STAMP) check-extensions  ## set up .venv and start JupyterLab here (LAB_ARGS=--no-browser ...)
+	$(BIN)/jupyter lab $(LAB_ARGS)
+
+test: $(TEST_STAMP)  ## set up .venv with test extras, run the test suite (PYTEST_ARGS=...)
+	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then \
+	  echo "error: pytest collected no tests (exit code 5): check tests/ and PYTEST_ARGS" >&2; \
+	  exit 1; \
+	fi; \
+	exit $$status
+
+# --- course tooling -----------------------------------------------------------------
+
+bench: $(TEST_STAMP)  ## run benchmarks/*.py; each writes its table to benchmarks/results/
+	@if [ -z "$(BENCHMARKS)" ]; then echo "error: no benchmarks/*.py to run" >&2; exit 1; fi
+	@mkdir -p benchmarks/results
+	@for script in $(BENCHMARKS); do \
+	  echo "== $$script"; $(BIN)/python "$$script" || exit 1; \
+	done
+	@echo "Tables are in benchmarks/results/"
+
+release: $(RUNTIME_STAMP)  ## regenerate labs/ from solutions/ (nbgrader generate_assignment)
+	$(WITH_VENV) $(BIN)/python $(PIPELINE) release
+
+grade-demo: $(RUNTIME_STAMP)  ## autograde the sample submissions: scores, feedback, CSV
+	$(WITH_VENV) $(BIN)/python $(PIPELINE) grade $(SAMPLES) $(GRADE_ARGS)
+
+strip: $(RUNTIME_STAMP)  ## clear the outputs of lectures/*.ipynb (before committing)
+	@if ! compgen -G "lectures/*.ipynb" >/dev/null; then echo "error: no lectures/*.ipynb" >&2; exit 1; fi
+	$(BIN)/jupyter nbconvert --clear-output --inplace lectures/*.ipynb
+
+clean:  ## remove caches and build leftovers (keeps .venv and autograder data)
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) \
+	  -type d -prune -exec rm -rf {} +
+	rm -rf .pytest_cache build lib/*.egg-info
+
+distclean: clean  ## also remove .venv (the next make lab/test rebuilds it)
+	rm -rf $(VENV)
