@@ -173,14 +173,15 @@ _CHILD = textwrap.dedent("""
     from nnopt.theano_compat import theano, T
     x = T.dvector("x")
     f = theano.function([x], T.grad((x ** 2).sum(), x))
-    print(json.dumps({"grad": f([1.0, -2.0]).tolist(), "floatX": theano.config.floatX,
-                      "cache": theano.config.base_compiledir}))
+    h = theano.function([x], theano.gradient.hessian((x ** 2).sum(), x))  # uses scan
+    print(json.dumps({"grad": f([1.0, -2.0]).tolist(), "hessian": h([1.0, -2.0]).tolist(),
+                      "floatX": theano.config.floatX, "cache": theano.config.base_compiledir}))
 """)
 
 
 @pytest.mark.parametrize("user_flags, floatx", [(None, "float64"),
                                                 ("floatX=float32", "float32")])
-def test_fresh_import_and_compile_write_nothing_to_stderr(user_flags, floatx, tmp_path):
+def test_fresh_import_and_compiled_functions_write_nothing_to_stderr(user_flags, floatx, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "THEANO_FLAGS"}
     env["THEANORC"] = str(tmp_path / "no-theanorc")
     if user_flags is not None:
@@ -191,5 +192,6 @@ def test_fresh_import_and_compile_write_nothing_to_stderr(user_flags, floatx, tm
     assert done.stderr == ""
     result = json.loads(done.stdout)
     assert result["grad"] == [2.0, -4.0]
+    assert result["hessian"] == [[2.0, 0.0], [0.0, 2.0]]
     assert result["floatX"] == floatx
     assert Path(result["cache"]).name.startswith("nnopt-")

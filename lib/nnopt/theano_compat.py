@@ -163,13 +163,13 @@ def _drop_blas_notice(record: logging.LogRecord) -> bool:
 
 
 def _load() -> tuple[ModuleType, ModuleType]:
-    """Set the flags (unless Theano is already imported) and import Theano."""
+    """Set the flags (unless Theano is already imported), apply the fixes, import Theano."""
     if "theano" not in sys.modules:  # Theano reads its flags only once
         check_numpy(np.__version__)
         os.environ["THEANO_FLAGS"] = merge_flags(
             os.environ.get("THEANO_FLAGS", ""), default_flags(), theanorc_keys())
-        if sys.version_info >= (3, 11):  # None in sys.modules: "import" raises ImportError
-            sys.modules.setdefault(SCAN_CYTHON_MODULE, None)
+    if sys.version_info >= (3, 11):  # None in sys.modules: "import" raises ImportError
+        sys.modules.setdefault(SCAN_CYTHON_MODULE, None)
     logging.getLogger("theano.tensor.blas").addFilter(_drop_blas_notice)
     try:
         import theano
