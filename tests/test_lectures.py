@@ -26,6 +26,7 @@ LECTURES = Path(__file__).resolve().parents[1] / "lectures"
 NOTEBOOKS = sorted(LECTURES.glob("*.ipynb"))
 CELL_TIMEOUT = 300          # seconds per cell; a notebook should need < 2 min in total
 KERNEL = "python3"
+_TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex")
 
 
 def _ids(paths: list[Path]) -> list[str]:
@@ -78,7 +79,8 @@ def _problems(nb: nbformat.NotebookNode) -> list[str]:
                 problems.append(f"{label}: {out.ename}: {out.evalue}")
             elif out.output_type == "stream" and out.name == "stderr":
                 problems.append(f"{label} wrote to stderr: {out.text.strip()[:300]!r}")
-            text = out.get("text", "") + "".join(str(v) for v in out.get("data", {}).values())
+            data = out.get("data", {})
+            text = out.get("text", "") + "".join(str(data.get(kind, "")) for kind in _TEXT_TYPES)
             if "Traceback" in text:
                 problems.append(f"{label} printed a traceback")
         if "widget" in cell.metadata.get("tags", []):
@@ -108,3 +110,30 @@ def test_notebook_executes(path: Path, record_property):
     print(f"\n{path.name}: executed in {seconds:.1f} s ({sys.executable})")
     problems = _problems(nb)
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+def test_problem_detector_flags_errors_stderr_and_widgets_without_image():
+    """The checks above must be able to fail: feed them an executed notebook with each defect."""
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    def cell(outputs, tags=()):
+        c = new_code_cell("x = 1", outputs=outputs)
+        c.metadata["tags"] = list(tags)
+        return c
+
+    clean = new_notebook(cells=[
+        cell([new_output("stream", name="stdout", text="fine\n")]),
+        cell([new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})],
+             tags=["widget"]),
+    ])
+    assert _problems(clean) == []
+    broken = new_notebook(cells=[
+        cell([new_output("error", ename="ValueError", evalue="bad", traceback=[])]),
+        cell([new_output("stream", name="stderr", text="UserWarning: careful\n")]),
+        cell([new_output("stream", name="stdout", text="Traceback (most recent call last):\n")]),
+        cell([new_output("display_data", data={"text/plain": "VBox(...)"})], tags=["widget"]),
+    ])
+    problems = _problems(broken)
+    assert len(problems) == 4, problems
+    assert "ValueError: bad" in problems[0] and "stderr" in problems[1]
+    assert "traceback" in problems[2] and "no image" in problems[3]
