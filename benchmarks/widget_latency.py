@@ -1,0 +1,164 @@
+"""Latency of the nnopt.widgets explorers: time from a control change to a finished redraw.
+
+A control change runs, synchronously, the explorer's whole update: recompute (optimizer runs,
+training, ...), redraw the figure (Agg; blitted over a cached background when only lines
+moved) and encode the PNG frame the display receives. For every explorer we change one
+control ``--reps`` times, cycling through a few values, and record per change:
+
+* wall time (``perf_counter``) and the process's CPU time (``process_time``; on a shared
+  machine wall time also counts waiting for a core, so both are reported, with the load);
+* its split into compute (``view.show``) and render+encode (``explorer.png``), measured on the
+  same values in a second pass;
+* the peer: the static twin (``plot_*_experiment``: a new figure drawn from scratch, then
+  ``savefig`` to PNG) for the same values, i.e. what a naive "re-plot on every change"
+  widget would cost. ratio = explorer / peer (lower is better).
+
+Target (issue 5): median < 100 ms for the surface explorers (lr, momentum, clipping) at 200
+steps. Usage: ``python benchmarks/widget_latency.py [--reps 15] [--out benchmarks/results]``
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import time
+from itertools import cycle, islice
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets  # noqa: E402
+import numpy as np  # noqa: E402
+
+from nnopt import widgets  # noqa: E402
+
+TARGET_MS = 100.0
+SURFACE_STEPS = 200
+
+# (row name, surface explorer?, explorer factory, static twin, control, values to cycle through)
+CASES = [
+    ("lr_explorer: lr (3 optimizers)", True, lambda: widgets.lr_explorer(steps=SURFACE_STEPS),
+     widgets.plot_lr_experiment, "lr", list(np.geomspace(1e-4, 1e-2, 7))),
+    ("lr_explorer: start x", True, lambda: widgets.lr_explorer(steps=SURFACE_STEPS),
+     widgets.plot_lr_experiment, "x0", list(np.linspace(-1.8, -0.5, 7))),
+    ("lr_explorer: steps (full redraw)", False, lambda: widgets.lr_explorer(steps=SURFACE_STEPS),
+     widgets.plot_lr_experiment, "steps", [150, 200, 250, 300]),
+    ("lr_explorer: surface (new contour)", False, lambda: widgets.lr_explorer(steps=SURFACE_STEPS),
+     widgets.plot_lr_experiment, "surface", ["beale", "himmelblau", "rosenbrock", "saddle"]),
+    ("momentum_explorer: momentum", True, lambda: widgets.momentum_explorer(steps=SURFACE_STEPS),
+     widgets.plot_momentum_experiment, "momentum", [0.3, 0.5, 0.7, 0.9, 0.6]),
+    ("momentum_explorer: condition (new contour)", False, lambda: widgets.momentum_explorer(steps=SURFACE_STEPS),
+     widgets.plot_momentum_experiment, "condition", [20.0, 50.0, 100.0, 30.0]),
+    ("clipping_explorer: threshold", True, lambda: widgets.clipping_explorer(steps=SURFACE_STEPS),
+     widgets.plot_clipping_experiment, "threshold", [0.5, 1.0, 2.0, 5.0, 0.3]),
+    ("schedule_explorer: lr0 (2 x 15 epochs)", False, widgets.schedule_explorer,
+     widgets.plot_schedule_experiment, "lr0", [0.5, 1.0, 2.0]),
+    ("batch_size_explorer: batch size", False, widgets.batch_size_explorer,
+     widgets.plot_batch_size_experiment, "batch_size", [1, 8, 64, 512]),
+]
+SLOW = {"schedule_explorer: lr0 (2 x 15 epochs)": 4, "batch_size_explorer: batch size": 6}   # fewer reps
+
+
+def _timed(fn) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _ms(values: list[float]) -> float:
+    return 1e3 * statistics.median(values)
+
+
+def _p90(values: list[float]) -> float:
+    return 1e3 * float(np.percentile(values, 90))
+
+
+def measure(name, surface, make, twin, control, values, reps: int) -> dict:
+    explorer = make()
+    values = list(islice(cycle(values), reps + 1))
+    explorer.controls[control].value = values[0]                   # warm-up (caches, first layout)
+    changes = [_timed(lambda v=v: setattr(explorer.controls[control], "value", v)) for v in values[1:]]
+    compute, render, peer = [], [], []
+    for v in values[1:]:
+        params = {**explorer.params(), control: v}
+        compute.append(_timed(lambda: explorer.view.show(**params))[0])
+        render.append(_timed(explorer.png)[0])
+        peer.append(_timed(lambda: _png(twin(**params)))[0])
+    wall, cpu = [c[0] for c in changes], [c[1] for c in changes]
+    row = {"case": name, "surface_explorer": surface, "reps": reps,
+           "median_ms": _ms(wall), "p90_ms": _p90(wall), "cpu_median_ms": _ms(cpu),
+           "compute_ms": _ms(compute), "render_ms": _ms(render), "peer_ms": _ms(peer),
+           "ratio": statistics.median(wall) / statistics.median(peer)}
+    if surface:
+        row["meets_target"] = row["median_ms"] < TARGET_MS
+    return row
+
+
+def measure_race(reps: int) -> dict:
+    """The race has no per-control redraw: time the run button (2 lanes x 1 epoch, live frames)."""
+    race = widgets.training_race(lrs={"sgd": 0.1, "adam": 1e-3}, epochs=1)
+    race.button.click()                                             # warm-up
+    runs = [_timed(race.button.click) for _ in range(reps)]
+    peer = [_timed(lambda: _png(widgets.plot_training_race({"sgd": 0.1, "adam": 1e-3}, epochs=1)))[0]
+            for _ in range(reps)]
+    wall = [r[0] for r in runs]
+    return {"case": "training_race: run (2 lanes x 1 epoch)", "surface_explorer": False, "reps": reps,
+            "median_ms": _ms(wall), "p90_ms": _p90(wall), "cpu_median_ms": _ms([r[1] for r in runs]),
+            "compute_ms": None, "render_ms": None, "peer_ms": _ms(peer),
+            "ratio": statistics.median(wall) / statistics.median(peer)}
+
+
+def _fmt(x) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
+def write(rows: list[dict], meta: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "widget_latency.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    lines = [
+        "# Widget latency: control change -> finished redraw (Agg, PNG frame)", "",
+        f"matplotlib {meta['matplotlib']}, ipywidgets {meta['ipywidgets']}, numpy {meta['numpy']}, "
+        f"{meta['cpus']} CPUs, load average {meta['load_before']} before / {meta['load_after']} after.", "",
+        f"Target: median < {TARGET_MS:.0f} ms for the surface explorers at {SURFACE_STEPS} steps. "
+        "'compute' = the view's recomputation, 'render' = draw (blitted when only lines move) + PNG encode, "
+        "'peer' = the static twin drawn from scratch + savefig (a naive re-plot), ratio = median / peer.", "",
+        "| case | median ms | p90 ms | CPU ms | compute ms | render ms | peer ms | ratio | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        target = {True: "met", False: "MISSED"}.get(r.get("meets_target"), "")
+        lines.append(f"| {r['case']} | {_fmt(r['median_ms'])} | {_fmt(r['p90_ms'])} | {_fmt(r['cpu_median_ms'])} "
+                     f"| {_fmt(r['compute_ms'])} | {_fmt(r['render_ms'])} | {_fmt(r['peer_ms'])} "
+                     f"| {r['ratio']:.2f} | {target} |")
+    lines += ["", "Wall time includes waiting for a core when the machine is shared; the CPU column does not."]
+    (out / "widget_latency.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15, help="control changes per case")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    rows = [measure(*case, reps=min(args.reps, SLOW.get(case[0], args.reps))) for case in CASES]
+    rows.append(measure_race(reps=min(args.reps, 3)))
+    meta = {"matplotlib": matplotlib.__version__, "ipywidgets": ipywidgets.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "cpus": os.cpu_count(),
+            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
+    write(rows, meta, args.out)
+
+
+if __name__ == "__main__":
+    main()

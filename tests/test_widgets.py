@@ -1,0 +1,391 @@
+"""nnopt.widgets, headless: build each explorer, set its controls programmatically, and check the
+data of the figure it produced (and that the static twin draws the same thing)."""
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets as W  # noqa: E402
+import numpy as np  # noqa: E402
+import PIL.Image  # noqa: E402
+import pytest  # noqa: E402
+
+import nnopt  # noqa: E402
+from nnopt import data, schedules, surfaces, widgets  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> data.Dataset:
+    """120 training / 60 validation digits: enough for every explorer, fast to train on."""
+    ds = data.load_digits()
+    return data.Dataset(train=data.Split(ds.X_train[:120], ds.y_train[:120]),
+                        val=data.Split(ds.X_val[:60], ds.y_val[:60]), test=ds.test, n_classes=10, name="tiny")
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+
+
+def _end(explorer, label: str) -> np.ndarray:
+    return explorer.view.trajectories.lines[label].get_xydata()[-1]
+
+
+# ----------------------------------------------------------------------------- the machinery
+def test_explorer_anatomy_and_display_bundle():
+    e = widgets.lr_explorer(steps=20)
+    assert set(e.controls) == {"surface", "optimizers", "lr", "steps", "x0", "y0"}
+    lr = e.controls["lr"]
+    assert isinstance(lr, W.FloatLogSlider) and lr.description == "learning rate (log)"
+    assert lr.base ** lr.min == pytest.approx(1e-6) and lr.base ** lr.max == pytest.approx(10.0)
+    assert isinstance(e.widget, W.VBox) and e.image in e.widget.children
+    assert bytes(e.image.value).startswith(PNG)
+    bundle = e._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle      # live widget ...
+    assert bundle["image/png"]                                        # ... and a static frame
+    assert e.figure.axes[0].get_title() and e.figure.axes[0].get_xlabel()
+
+
+def test_set_hold_and_unknown_controls():
+    e = widgets.lr_explorer(steps=10)
+    calls = []
+    show = e.view.show
+    e.view.show = lambda **p: (calls.append(p), show(**p))
+    e.set(lr=0.01, steps=30, optimizers=("adam",))
+    assert len(calls) == 1 and calls[0]["steps"] == 30                # one update for three changes
+    with pytest.raises(ValueError, match="unknown control"):
+        e.set(learning_rate=0.1)
+    e.controls["lr"].value = 0.02                                     # a single change updates at once
+    assert len(calls) == 2 and calls[-1]["lr"] == pytest.approx(0.02)
+
+
+def test_a_bad_value_shows_its_message_in_the_figure():
+    e = widgets.momentum_explorer(steps=10)
+
+    def refuse(**params):
+        raise ValueError("momentum must be < 1")
+
+    e.view._show = refuse
+    before = e.image.value
+    e.update()
+    assert e.view._error.get_visible() and "momentum must be < 1" in e.view._error.get_text()
+    assert e.image.value != before                                    # the message was drawn
+
+
+def test_blitted_frame_equals_a_full_redraw():
+    e = widgets.lr_explorer(steps=100, lr=1e-3)
+    e.controls["lr"].value = 3e-2                     # lines move: this frame is blitted
+    assert e._background_key == e.view.background_key()
+    blitted = _pixels(e.image.value)
+    e._background_key = None                          # force a full draw of the same state
+    full = _pixels(e.png())
+    differ = np.any(blitted != full, axis=2).mean()
+    assert differ < 0.005, f"{differ:.2%} of the pixels differ"      # only overlaps (line vs legend) may
+
+
+def test_ipympl_backend_uses_the_interactive_canvas():
+    if importlib.util.find_spec("ipympl") is None:      # (importing it here would switch our backend)
+        pytest.skip("ipympl is not installed")
+    code = ("from nnopt import widgets\n"
+            "e = widgets.lr_explorer(steps=5)\n"
+            "assert type(e.figure.canvas).__module__.startswith('ipympl'), type(e.figure.canvas)\n"
+            "assert e.image is None and e.figure.canvas in e.widget.children\n"
+            "e.controls['lr'].value = 0.05\n"
+            "assert 'image/png' in e._repr_mimebundle_()\n"
+            "assert not any(a.get_animated() for a in e.view.blit_artists())  # ipympl draws them all\n"
+            "print('ok')\n")
+    env = {**os.environ, "MPLBACKEND": "module://ipympl.backend_nbagg"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.slow
+def test_explorer_in_a_kernel_outputs_an_image():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from nnopt import widgets\nwidgets.clipping_explorer(steps=20)")])
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["execute_result"]
+    assert "image/png" in outputs[0].data and "application/vnd.jupyter.widget-view+json" in outputs[0].data
+
+
+# ----------------------------------------------------------------------------- lr explorer
+def test_lr_explorer_trajectories_follow_the_learning_rate():
+    e = widgets.lr_explorer(surface="rosenbrock", optimizers=("sgd", "adam"), lr=1e-3, steps=200)
+    rosen = surfaces.Rosenbrock()
+    np.testing.assert_array_equal(e.view.trajectories.lines["SGD"].get_xydata(),
+                                  surfaces.run(rosen, nnopt.SGD(lr=1e-3), steps=200).xy)
+    slow = _end(e, "Adam")
+    assert not e.view.trajectories.note.get_visible()
+    e.controls["lr"].value = 1e-2
+    fast = _end(e, "Adam")
+    np.testing.assert_array_equal(fast, surfaces.run(rosen, nnopt.Adam(lr=1e-2), steps=200).xy[-1])
+    assert np.linalg.norm(fast - rosen.start) > np.linalg.norm(slow - rosen.start)
+    assert e.figure.axes[0].get_title() == "Rosenbrock(a=1, b=100): lr = 0.01, 200 steps"
+    note = e.view.trajectories.note.get_text()                  # lr 0.01 is too much for SGD here
+    assert note.startswith("SGD: diverged at step") and "Adam" not in note
+
+
+def test_lr_explorer_divergence_message_at_lr_10():
+    e = widgets.lr_explorer(surface="rosenbrock", optimizers=("sgd", "adam"), steps=200)
+    e.controls["lr"].value = 10.0
+    note = e.view.trajectories.note
+    assert note.get_visible() and "SGD: diverged at step" in note.get_text()
+    expected = surfaces.run(surfaces.Rosenbrock(), nnopt.SGD(lr=10.0), steps=200).diverged_at
+    assert f"diverged at step {expected}" in note.get_text()
+    line = e.view.trajectories.lines["SGD"]
+    assert len(line.get_xydata()) == expected                 # the path stops before the bad point
+    assert e.figure.axes[0].get_xlim() == (-2.0, 2.0)         # the view did not zoom out
+
+
+def test_lr_explorer_tiny_lr_barely_moves():
+    e = widgets.lr_explorer(optimizers=("sgd", "adam"), steps=200)
+    e.controls["lr"].value = 1e-6
+    start = surfaces.Rosenbrock().start
+    assert np.linalg.norm(_end(e, "Adam") - start) < 1e-3     # Adam moves ~lr per step
+    assert np.linalg.norm(_end(e, "SGD") - start) < 1e-1
+
+
+def test_lr_explorer_zero_and_ten_thousand_steps():
+    e = widgets.lr_explorer(optimizers=("adam",), lr=1e-2)
+    e.controls["steps"].value = 0
+    np.testing.assert_array_equal(e.view.trajectories.lines["Adam"].get_xydata(), [surfaces.Rosenbrock().start])
+    assert bytes(e.image.value).startswith(PNG)
+    e.controls["steps"].value = 10_000
+    xy = e.view.trajectories.lines["Adam"].get_xydata()
+    assert len(xy) == 10_001 and np.linalg.norm(xy[-1] - [1.0, 1.0]) < 0.05   # reached the minimum
+    assert e.figure.axes[1].get_xlim() == (0, 10_000)
+
+
+def test_lr_explorer_new_surface_moves_the_start_sliders():
+    e = widgets.lr_explorer(optimizers=("sgd",), steps=10)
+    e.set(x0=0.5, y0=0.5)
+    e.controls["surface"].value = "himmelblau"
+    h = surfaces.Himmelblau()
+    assert (e.controls["x0"].value, e.controls["y0"].value) == tuple(h.start)
+    assert (e.controls["x0"].min, e.controls["x0"].max) == h.domain[0]
+    assert e.view.trajectories.surface.name == "himmelblau"
+    assert e.figure.axes[0].get_xlim() == h.domain[0]
+    np.testing.assert_array_equal(e.view.trajectories.lines["SGD"].get_xydata()[0], h.start)
+    e.set(x0=4.0, y0=-4.0)
+    np.testing.assert_array_equal(e.view.trajectories.lines["SGD"].get_xydata()[0], [4.0, -4.0])
+
+
+def test_lr_explorer_without_optimizers_shows_the_bare_surface():
+    e = widgets.lr_explorer(steps=10)
+    e.controls["optimizers"].value = ()
+    assert e.view.trajectories.lines == {} and bytes(e.image.value).startswith(PNG)
+
+
+def test_plot_lr_experiment_is_the_same_figure():
+    kw = dict(surface="beale", optimizers=("momentum", "rmsprop"), lr=0.01, steps=50, x0=1.0, y0=1.0)
+    e = widgets.lr_explorer(**kw)
+    fig = widgets.plot_lr_experiment(**kw)
+    for ax_e, ax_s in zip(e.figure.axes, fig.axes):
+        assert ax_e.get_title() == ax_s.get_title()
+        for le, ls in zip(ax_e.get_lines(), ax_s.get_lines()):
+            np.testing.assert_array_equal(le.get_xydata(), ls.get_xydata())
+    assert len(fig.axes) == len(e.figure.axes) == 2
+
+
+# ----------------------------------------------------------------------------- momentum
+def _sign_changes(y: np.ndarray) -> int:
+    s = np.sign(y[np.abs(y) > 1e-9])
+    return int(np.sum(s[1:] != s[:-1]))
+
+
+def test_momentum_explorer_zigzag_vs_smooth():
+    e = widgets.momentum_explorer()                  # kappa 50, lr 0.038 (lr*kappa = 1.9), alpha 0.5
+    lines = e.view.trajectories.lines
+    assert set(lines) == {"SGD (no momentum)", "Momentum"}
+    sgd_y, mom_y = lines["SGD (no momentum)"].get_ydata(), lines["Momentum"].get_ydata()
+    assert _sign_changes(sgd_y) > 2 * _sign_changes(mom_y)        # SGD zig-zags across the valley
+    curves = e.view.trajectories.curves
+    assert curves["Momentum"].get_ydata()[-1] < 1e-3 * curves["SGD (no momentum)"].get_ydata()[-1]
+    e.controls["momentum"].value = 0.0                              # momentum 0 is SGD
+    np.testing.assert_allclose(lines["Momentum"].get_xydata(), lines["SGD (no momentum)"].get_xydata())
+
+
+def test_momentum_explorer_condition_nesterov_and_divergence():
+    e = widgets.momentum_explorer(steps=50)
+    e.set(condition=200.0, nesterov=True)
+    assert e.view.trajectories.surface.condition == pytest.approx(200.0, rel=1e-9)
+    assert "Nesterov" in e.view.trajectories.lines
+    e.controls["lr"].value = 0.014     # lr*kappa = 2.8: SGD (needs < 2) diverges, momentum (< 2(1+a) = 3) does not
+    note = e.view.trajectories.note.get_text()
+    assert "SGD (no momentum): diverged at step" in note and "Momentum:" not in note
+    assert "2/$\\kappa$ = 0.01" in e.figure.axes[1].get_title()
+
+
+# ----------------------------------------------------------------------------- clipping
+def _step_lengths(line) -> np.ndarray:
+    return np.linalg.norm(np.diff(line.get_xydata(), axis=0), axis=1)
+
+
+def test_clipping_explorer_modes():
+    e = widgets.clipping_explorer()                  # lr 0.4, clip by norm at 1
+    lines = e.view.trajectories.lines
+    free, clipped = lines["SGD, no clipping"], lines["SGD, clipped by norm"]
+    assert free.get_xdata().max() > 8                 # flung off the cliff, out of the picture
+    assert _step_lengths(clipped).max() <= 0.4 * 1.0 + 1e-12
+    assert clipped.get_xdata().max() < 3.5
+    assert list(e.view.threshold.get_ydata()) == [1.0, 1.0] and e.view.threshold.get_visible()
+    e.set(clip="by value", threshold=0.5)
+    by_value = e.view.trajectories.lines["SGD, clipped by value"]
+    assert np.abs(np.diff(by_value.get_xydata(), axis=0)).max() <= 0.4 * 0.5 + 1e-12
+    e.controls["clip"].value = "off"
+    assert list(e.view.trajectories.lines) == ["SGD, no clipping"]
+    assert not e.view.threshold.get_visible()
+    norms = e.view.trajectories.curves["SGD, no clipping"].get_ydata()
+    np.testing.assert_allclose(norms, surfaces.run(surfaces.Cliff(), nnopt.SGD(lr=0.4), steps=100).grad_norms)
+
+
+def test_clipping_static_twin():
+    fig = widgets.plot_clipping_experiment(clip="by norm", threshold=2.0, lr=0.4, steps=30)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "SGD, clipped by norm" in labels and "c = 2" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="clip must be one of"):
+        widgets.plot_clipping_experiment(clip="sometimes")
+
+
+# ----------------------------------------------------------------------------- schedules
+def test_build_schedule():
+    s = widgets.build_schedule("linear_decay", 0.5, final_ratio=0.01, horizon=100)
+    assert s(0) == 0.5 and s(100) == pytest.approx(0.005)
+    w = widgets.build_schedule("cosine", 1.0, horizon=10, warmup_steps=5)
+    assert isinstance(w, schedules.warmup) and w(0) == pytest.approx(0.2) and w(5) == 1.0
+    with pytest.raises(ValueError, match="unknown schedule"):
+        widgets.build_schedule("cyclic", 0.1)
+
+
+def test_schedule_explorer_lr_curve_and_training(tiny):
+    e = widgets.schedule_explorer(data=tiny, epochs=3, batch_size=32)
+    ax_lr, ax_loss = e.figure.axes
+    steps_per_epoch = 4                                                # ceil(120 / 32)
+    (constant, decay) = ax_lr.get_lines()
+    np.testing.assert_allclose(decay.get_ydata(), widgets.build_schedule("linear_decay", 1.0).values(12))
+    np.testing.assert_allclose(constant.get_ydata(), 1.0)
+    assert e.controls["k"].disabled and not e.controls["horizon"].disabled
+    e.set(schedule="step_decay", every=5, drop=0.5)
+    assert not e.controls["every"].disabled and e.controls["horizon"].disabled
+    (_, decay) = ax_lr.get_lines()
+    assert list(decay.get_ydata()[[0, 4, 5, 10]]) == [1.0, 1.0, 0.5, 0.25]
+    # the loss panel holds the per-epoch training loss of both runs, at the epoch boundaries
+    epoch_lines = [line for line in ax_loss.get_lines() if line.get_marker() == "."]
+    assert len(epoch_lines) == 2
+    assert list(epoch_lines[0].get_xdata()) == [0, steps_per_epoch, 2 * steps_per_epoch, 3 * steps_per_epoch]
+    e.controls["epochs"].value = 0                                     # nothing to train: still a figure
+    assert bytes(e.image.value).startswith(PNG)
+
+
+def test_schedule_experiment_decay_beats_the_noise_floor():
+    fig = widgets.plot_schedule_experiment()          # digits, lr0 = 1, linear decay over 400 steps
+    ax_loss = fig.axes[1]
+    final = {line.get_color(): line.get_ydata()[-1] for line in ax_loss.get_lines() if line.get_marker() == "."}
+    constant, decayed = final.values()
+    assert decayed < 0.9 * constant
+
+
+# ----------------------------------------------------------------------------- batch size
+def test_gradient_noise_formula_matches_sampling(tiny):
+    noise = widgets.minibatch_gradient_noise(tiny, hidden=(8,))
+    X, y = tiny.X_train, tiny.y_train
+    assert noise.G.shape[0] == 120
+    full = nnopt.models.MLP(64, (8,), 10, seed=0).loss_and_grads(X, y)[1]
+    np.testing.assert_allclose(noise.g, nnopt.models.flatten(full), rtol=1e-4, atol=1e-6)
+    rng = np.random.default_rng(1)
+    for b in (1, 10, 60):
+        draws = [noise.G[rng.choice(120, b, replace=False)].mean(axis=0) for _ in range(3000)]
+        empirical = np.sqrt(np.mean(np.sum((np.array(draws) - noise.g) ** 2, axis=1))) / np.linalg.norm(noise.g)
+        assert empirical == pytest.approx(noise.expected_noise(b), rel=0.05)
+    assert noise.expected_noise(120) == 0.0
+
+
+def test_batch_size_explorer_cloud_shrinks_and_vanishes(tiny):
+    e = widgets.batch_size_explorer(data=tiny, draws=300)
+    assert e.controls["batch_size"].options == (1, 2, 4, 8, 16, 32, 64, 120)
+    spread = {}
+    for b in (1, 8, 64, 120):
+        e.controls["batch_size"].value = b
+        cloud = e.view.ax_cloud.collections[0].get_offsets()
+        spread[b] = float(np.sqrt(np.mean(np.sum((cloud - cloud.mean(axis=0)) ** 2, axis=1))))
+    assert spread[1] > spread[8] > spread[64] > spread[120]
+    assert spread[120] == pytest.approx(0.0, abs=1e-9)                # full batch: no noise at all
+    np.testing.assert_allclose(e.view.ax_cloud.collections[0].get_offsets(), [[1.0, 0.0]] * 300, atol=1e-9)
+    assert any("full batch, no noise" in t.get_text() for t in e.view.ax_noise.texts)
+    e.controls["batch_size"].value = 8
+    noise = widgets.minibatch_gradient_noise(tiny)
+    assert list(e.view.marker.get_xdata()) == [8]
+    assert e.view.marker.get_ydata()[0] == pytest.approx(noise.expected_noise(8))
+    assert e.view.reading.get_text() == f"B = 8: noise = {noise.expected_noise(8):.3g} ‖g‖"
+    assert e.view.ax_noise.get_xscale() == "log" and e.view.ax_noise.get_yscale() == "log"
+    e.controls["draws"].value = 50                                    # a new legend: full redraw
+    assert len(e.view.ax_cloud.collections[0].get_offsets()) == 50
+
+
+def test_batch_size_bad_value(tiny):
+    noise = widgets.minibatch_gradient_noise(tiny, hidden=(4,))
+    with pytest.raises(ValueError, match="batch size must be an integer in"):
+        noise.sample(0, draws=5)
+    with pytest.raises(ValueError, match="batch size must be an integer in"):
+        noise.sample(121, draws=5)
+
+
+# ----------------------------------------------------------------------------- training race
+def test_race_histories_continue_across_epochs(tiny):
+    histories = widgets.race({"sgd": 0.1, "adam": 1e-3}, tiny, epochs=3, batch_size=32, hidden=(8,))
+    for h in histories.values():
+        assert h.n_epochs == 3 and h.n_steps == 12 and h.epoch_steps == [0, 4, 8, 12]
+        assert len(h.train_loss) == len(h.val_acc) == len(h.epoch_time) == 4
+        assert np.all(np.diff(h.epoch_time) >= 0) and h.message == "completed 3 epochs (12 steps)"
+    assert histories["adam"].train_loss[-1] < histories["adam"].train_loss[0]
+    with pytest.raises(ValueError, match="at least one optimizer"):
+        widgets.race({}, tiny)
+
+
+def test_training_race_run_button_and_divergence(tiny):
+    e = widgets.training_race(lrs={"sgd": 10.0, "adam": 1e-2}, epochs=2, batch_size=32, data=tiny, hidden=(8,))
+    assert e.controls["sgd_on"].value and not e.controls["rmsprop_on"].value
+    assert e.controls["adam_lr"].description == "learning rate (log)"
+    frames = []
+    e.image.observe(lambda change: frames.append(change["new"]), names="value")
+    e.button.click()
+    assert len(frames) >= 2                          # a live frame after every epoch
+    assert not e.button.disabled
+    sgd, adam = e.histories["sgd"], e.histories["adam"]
+    assert sgd.diverged and sgd.message.startswith(f"diverged at step {sgd.diverged_at}")
+    assert adam.n_epochs == 2 and not adam.diverged
+    loss_ax, acc_ax = e.figure.axes
+    assert any(t.get_visible() and "SGD(lr=10): diverged at step" in t.get_text() for t in loss_ax.texts)
+    curves = [line for line in acc_ax.get_lines() if len(line.get_xdata()) == 3]
+    np.testing.assert_allclose(curves[-1].get_ydata(), adam.val_acc)
+    assert "SGD: diverged" in e.status.value and "Adam: completed 2 epochs" in e.status.value
+    e.controls["sgd_on"].value = False
+    e.update()
+    assert list(e.histories) == ["adam"]
+
+
+def test_training_race_rejects_unknown_lanes_and_empty_races(tiny):
+    with pytest.raises(ValueError, match="no lane for"):
+        widgets.training_race(lrs={"lbfgs": 1.0}, data=tiny)
+    e = widgets.training_race(lrs={"sgd": 0.1}, epochs=1, data=tiny, hidden=(4,))
+    e.controls["sgd_on"].value = False
+    e.update()
+    assert "at least one optimizer" in e.view._error.get_text() and e.view._error.get_visible()
+
+
+def test_plot_training_race_static(tiny):
+    fig = widgets.plot_training_race({"momentum": 0.05}, epochs=1, data=tiny, hidden=(8,))
+    loss_ax, acc_ax = fig.axes
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["Momentum(lr=0.05)"]
+    assert "training loss" in loss_ax.get_title() and acc_ax.get_ylabel() == "validation accuracy"
