@@ -62,7 +62,8 @@ __all__ = [
     "GradingError", "ScheduleSpec", "schedule", "references_blocked", "trajectory", "student_path",
     "compare_trajectory", "check_trajectory", "compare_path", "check_path",
     "compare_sequence", "check_sequence", "compare_schedule", "check_schedule",
-    "compare_function", "check_function", "check_figure", "evaluate", "theano_path", "connect",
+    "compare_function", "check_function", "compare_training", "check_training", "check_figure",
+    "evaluate", "theano_path", "connect",
     "REFERENCE_FAILURE",
 ]
 
@@ -500,6 +501,40 @@ def check_function(*args: Any, **kwargs: Any) -> None:
     _check(lambda: _function_request(*args, **kwargs))
 
 
+def _training_request(row, strategy, epochs, seed=0, acc_tol=0.01, loss_rtol=1e-3) -> dict[str, Any]:
+    if not isinstance(row, Mapping):
+        raise GradingError(f"a result row must be a dict, got a {type(row).__name__}")
+    missing = [k for k in ("train_loss", "val_acc") if k not in row]
+    if missing:
+        raise GradingError(f"the result row has no {missing} (keys: {sorted(row)})")
+    values = {k: _as_array(row[k], f"row[{k!r}]", ()).item() for k in ("train_loss", "val_acc")}
+    return {"kind": "training", "strategy": _strategy_json(strategy), "epochs": int(epochs),
+            "seed": int(seed), "student": values, "acc_tol": acc_tol, "loss_rtol": loss_rtol}
+
+
+def _strategy_json(strategy: Any) -> dict[str, Any]:
+    if not isinstance(strategy, Mapping) or not {"optimizer", "hp", "batch_size"} <= set(strategy):
+        raise GradingError("a strategy must be a dict with keys 'optimizer', 'hp' and 'batch_size'; "
+                           f"got {strategy!r}")
+    return {"optimizer": str(strategy["optimizer"]), "hp": _hp_json(dict(strategy["hp"])),
+            "batch_size": None if strategy["batch_size"] is None else int(strategy["batch_size"])}
+
+
+def compare_training(row: Mapping[str, Any], strategy: Mapping[str, Any], epochs: int,
+                     seed: int = 0, acc_tol: float = 0.01, loss_rtol: float = 1e-3) -> tuple[bool, str]:
+    """Re-train ``strategy`` (``{"optimizer", "hp", "batch_size"}``) the lab's way --
+    ``nnopt.models.default_mlp(seed=seed)`` on ``nnopt.data.load_digits(seed=0)`` with
+    ``nnopt.train.fit(..., epochs, batch_size, seed=seed)`` -- and compare the final training
+    loss and validation accuracy with the student's ``row``: a reported number must be
+    reproducible from its configuration."""
+    return _compare(lambda: _training_request(row, strategy, epochs, seed, acc_tol, loss_rtol))
+
+
+def check_training(*args: Any, **kwargs: Any) -> None:
+    """:func:`compare_training` for a test cell: raises :class:`GradingError` on a mismatch."""
+    _check(lambda: _training_request(*args, **kwargs))
+
+
 def check_figure(fig: Any, min_lines: int = 1) -> None:
     """A matplotlib figure with at least one axes, each titled with labelled axes, and at
     least ``min_lines`` labelled lines in total (the legend entries)."""
@@ -683,8 +718,31 @@ def _reference_function(req: Mapping[str, Any]) -> tuple[bool, str]:
     return True, f"{req['reference']}: all {len(req['cases'])} cases agree"
 
 
+def _reference_training(req: Mapping[str, Any]) -> tuple[bool, str]:
+    from .data import load_digits
+    from .models import default_mlp
+    from .optimizers import make_optimizer
+    from .train import fit
+    s = req["strategy"]
+    history = fit(default_mlp(seed=req["seed"]), make_optimizer(s["optimizer"], **_hp_reference(s["hp"])),
+                  load_digits(seed=0), epochs=req["epochs"], batch_size=s["batch_size"],
+                  seed=req["seed"], progress=False)
+    ref = {"train_loss": history.train_loss[-1], "val_acc": history.val_acc[-1]}
+    mine = req["student"]
+    label = (f"{_describe(s['optimizer'], s['hp'])}, batch_size={s['batch_size']}, "
+             f"{req['epochs']} epochs, seed {req['seed']}")
+    if not abs(mine["val_acc"] - ref["val_acc"]) <= req["acc_tol"]:
+        return False, (f"{label}: the validation accuracy should be {ref['val_acc']:.4f}, the row says "
+                       f"{mine['val_acc']!r}")
+    if not abs(mine["train_loss"] - ref["train_loss"]) <= req["loss_rtol"] * abs(ref["train_loss"]):
+        return False, (f"{label}: the final training loss should be {ref['train_loss']:.6g}, the row "
+                       f"says {mine['train_loss']!r}")
+    return True, f"{label}: reproduced (val_acc {ref['val_acc']:.4f})"
+
+
 _HANDLERS = {"trajectory": _reference_trajectory, "sequence": _reference_sequence,
-             "schedule": _reference_schedule, "function": _reference_function}
+             "schedule": _reference_schedule, "function": _reference_function,
+             "training": _reference_training}
 
 
 def evaluate(request: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,186 @@
+"""Collect student submissions from a folder or a zip into nbgrader's ``submitted/`` layout.
+
+Accepted input (a folder, or a ``.zip`` of one), any mix of:
+
+* ``<student>/<anything with labN>.ipynb``  -- a folder per student (nested folders are fine,
+  e.g. nbgrader's own ``<student>/<lab>/<lab>.ipynb``);
+* ``<student>_<anything with labN>.ipynb``  -- flat files as exported by an LMS, e.g.
+  ``alice_lab1.ipynb`` or ``alice_lab1_sgd_momentum.ipynb``.
+
+``labN`` picks the lab (the assignment in ``solutions/`` whose name starts with it). Every file
+gets an :class:`Entry` saying what happened to it; nothing raises on bad input. A valid
+notebook is copied to ``submitted/<student>/<lab>/<lab>.ipynb`` after :func:`repair` put back
+the locked cells (setup and tests) the student deleted. Empty files, other file types and
+files that are not nbformat-4 notebooks are reported (status ``empty`` / ``not a notebook``).
+When one student has several files for one lab, the last by name is used and the others are
+reported as ``superseded``.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+LAB_TOKEN = re.compile(r"(?:^|[^a-z0-9])(lab\d+)(?=[^0-9]|$)", re.IGNORECASE)
+SKIPPED = ("__MACOSX", ".ipynb_checkpoints")
+
+
+@dataclass
+class Entry:
+    """One input file and what intake did with it."""
+
+    source: str                       # path relative to the input root
+    student: str | None = None
+    lab: str | None = None
+    status: str = "ok"                # ok | empty | not a notebook | unmatched | superseded
+    detail: str = ""
+    restored: list[str] = field(default_factory=list)   # grade ids of re-inserted cells
+
+
+def _lab_for(name: str, labs: Sequence[str]) -> str | None:
+    """The lab whose id (``labN``) appears in ``name``."""
+    m = LAB_TOKEN.search(name.lower())
+    if not m:
+        return None
+    token = m.group(1)
+    matches = [lab for lab in labs if re.match(rf"{token}(?:[^0-9]|$)", lab)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _student_for(rel: Path) -> str | None:
+    """Student id: the top folder, or (flat layout) the file-name part before ``_labN``."""
+    if len(rel.parts) > 1:
+        candidate = rel.parts[0]
+    else:
+        m = re.match(r"^(.+?)[_-]+lab\d+", rel.name, re.IGNORECASE)
+        candidate = m.group(1) if m else ""
+    return candidate if STUDENT_ID.match(candidate) else None
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") or part in SKIPPED
+                              for part in p.relative_to(root).parts))
+
+
+def _read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
+    """(notebook, "") or (None, reason)."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        return None, "empty"
+    if path.suffix.lower() != ".ipynb":
+        return None, f"not a notebook: a {path.suffix or 'extensionless'} file"
+    try:
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001 -- any unreadable file is reported, never raised
+        return None, f"not a notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return nb, ""
+
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
+    """Re-insert the release's locked and graded cells that are missing from ``nb``.
+
+    nbgrader restores the *content* of locked cells but can only re-add a deleted test cell
+    when the cell before it survived (otherwise the whole submission fails to grade). Here
+    every missing cell goes back just before the next release cell still present (or at the
+    end), so it runs after whatever the student wrote in its place. Answer cells the student
+    deleted are not re-added (their code may live elsewhere). Returns the grade ids restored.
+    """
+    present = {_grade_id(c) for c in nb.cells} - {None}
+    used_ids = {c.get("id") for c in nb.cells}
+    restored, pending = [], []
+    for cell in release.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if gid in present:
+            anchor = next(i for i, c in enumerate(nb.cells) if _grade_id(c) == gid)
+            nb.cells[anchor:anchor] = pending
+            pending = []
+        elif gid and (meta.get("locked") or meta.get("grade")):
+            new = copy.deepcopy(cell)
+            if nb.nbformat_minor < 5:
+                new.pop("id", None)
+            elif new.get("id") in used_ids:
+                new["id"] = uuid.uuid4().hex[:8]
+            pending.append(new)
+            restored.append(gid)
+    nb.cells.extend(pending)
+    return restored
+
+
+def _unpacked(source: Path, workdir: Path) -> Path:
+    """The folder to scan: ``source`` itself or the zip extracted into ``workdir``."""
+    if source.is_dir():
+        return source
+    if zipfile.is_zipfile(source):
+        target = workdir / "unzipped"
+        with zipfile.ZipFile(source) as zf:
+            for info in zf.infolist():          # refuse absolute paths and ../ escapes
+                dest = (target / info.filename).resolve()
+                if not str(dest).startswith(str(target.resolve())):
+                    continue
+                zf.extract(info, target)
+        return target
+    raise ValueError(f"{source} is neither a folder nor a zip file")
+
+
+def collect(source: str | Path, submitted: str | Path, releases: dict[str, Path]) -> list[Entry]:
+    """Scan ``source`` (folder or zip) and fill ``submitted/``; return one Entry per file.
+
+    ``releases`` maps lab name -> released notebook path (used by :func:`repair`).
+    An existing ``submitted/<student>/<lab>`` is replaced by the new submission.
+    """
+    source, submitted = Path(source), Path(submitted)
+    labs = sorted(releases)
+    release_nbs = {lab: nbformat.read(str(p), as_version=4) for lab, p in releases.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _unpacked(source, Path(tmp))
+        entries, chosen = [], {}
+        for path in _files(root):
+            rel = path.relative_to(root)
+            entry = Entry(source=str(rel), student=_student_for(rel), lab=_lab_for(rel.name, labs))
+            if entry.lab is None and len(rel.parts) > 1:      # e.g. <student>/<lab>/<file>
+                entry.lab = _lab_for("/".join(rel.parts[1:]), labs)
+            entries.append(entry)
+            if entry.student is None or entry.lab is None:
+                entry.status = "unmatched"
+                entry.detail = ("cannot tell the student" if entry.student is None
+                                else f"no lab id (one of {', '.join(labs)}) in the name")
+                continue
+            nb, problem = _read_notebook(path)
+            if nb is None:
+                entry.status, entry.detail = problem.split(":")[0], problem
+            key = (entry.student, entry.lab)
+            if key in chosen:
+                chosen[key][0].status = "superseded"
+                chosen[key][0].detail = f"replaced by {entry.source}"
+            chosen[key] = (entry, nb)
+        for (student, lab), (entry, nb) in chosen.items():
+            dest = submitted / student / lab
+            if dest.exists():
+                shutil.rmtree(dest)
+            if nb is None:
+                continue
+            entry.restored = repair(nb, release_nbs[lab])
+            dest.mkdir(parents=True)
+            nbformat.write(nb, str(dest / f"{lab}.ipynb"))
+    return entries
+
+
+def valid(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries that were copied to ``submitted/`` (to be autograded)."""
+    return [e for e in entries if e.status == "ok"]

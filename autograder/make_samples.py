@@ -1,0 +1,247 @@
+"""Build ``autograder/samples/``: sample submissions with known scores, for ``make grade-demo``
+and the end-to-end test (``tests/test_autograder.py``).
+
+    python autograder/make_samples.py        # rewrites autograder/samples/
+
+Each sample starts from the released lab (what students get) with the solution code filled
+in, then breaks it in one way. :data:`SAMPLES` lists them with the score the autograder must
+give (autograded points; written answers are left to the instructor) and the status it must
+report. File names use both accepted layouts: ``<student>_<lab>.ipynb`` and
+``<student>/<lab>.ipynb``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LAB1, LAB2, LAB3 = "lab1_sgd_momentum", "lab2_adaptive", "lab3_handson"
+
+
+def solution_code(lab: str) -> dict[str, str]:
+    """grade_id -> the solution's source of each answer cell, without the solution markers."""
+    nb = nbformat.read(str(REPO / "solutions" / lab / f"{lab}.ipynb"), as_version=4)
+    return {c.metadata.nbgrader["grade_id"]:
+            "\n".join(ln for ln in c.source.split("\n")
+                      if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def released(lab: str) -> nbformat.NotebookNode:
+    return nbformat.read(str(REPO / "labs" / lab / f"{lab}.ipynb"), as_version=4)
+
+
+def filled(lab: str, **answers: str) -> nbformat.NotebookNode:
+    """The released lab with every answer cell solved, except ``answers`` (grade_id -> source)."""
+    nb = released(lab)
+    code = {**solution_code(lab), **answers}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in code:
+            cell.source = code[gid]
+    return nb
+
+
+def _cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _without(nb: nbformat.NotebookNode, *grade_ids: str) -> nbformat.NotebookNode:
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
+    return nb
+
+
+# ----------------------------------------------------------------- the ways to break a lab
+WRONG_MOMENTUM = '''
+class Momentum:
+    """Updates the velocity but steps with the gradient alone (plain SGD)."""
+
+    def __init__(self, lr, momentum=0.9):
+        self.lr, self.momentum, self.v = lr, momentum, None
+
+    def step(self, theta, grad):
+        if self.v is None:
+            self.v = np.zeros_like(theta)
+        self.v = self.momentum * self.v - self.lr * grad
+        return theta - self.lr * grad
+'''
+
+UNCHANGED_MOMENTUM = '''
+class Momentum:
+    def __init__(self, lr, momentum=0.9):
+        self.lr, self.momentum = lr, momentum
+
+    def step(self, theta, grad):
+        return theta.copy()
+'''
+
+CHEATING_MOMENTUM = '''
+class AlwaysEqual(np.ndarray):
+    """Compares equal to anything."""
+    def __eq__(self, other):
+        return True
+
+class Momentum:
+    def __init__(self, lr, momentum=0.9):
+        self.lr = lr
+
+    def step(self, theta, grad):
+        return (theta - self.lr * grad).view(AlwaysEqual)
+
+# make every check agree with me
+nnopt.Momentum = Momentum
+nnopt.OPTIMIZERS["momentum"] = Momentum
+np.allclose = lambda *args, **kwargs: True
+np.testing.assert_allclose = lambda *args, **kwargs: None
+'''
+
+WRAPPING_NESTEROV = '''
+class Nesterov:
+    """Delegates to nnopt's reference instead of implementing it."""
+
+    def __init__(self, lr, momentum=0.9):
+        self.opt = nnopt.Nesterov(lr, momentum)
+
+    def step(self, theta, grad):
+        theta = theta.copy()
+        self.opt.step([theta], [grad])
+        return theta
+'''
+
+
+def full(lab: str) -> Callable[[], nbformat.NotebookNode]:
+    return lambda: filled(lab)
+
+
+def partial() -> nbformat.NotebookNode:
+    nb = filled(LAB1, momentum=WRONG_MOMENTUM)
+    for gid in ("nesterov", "plot"):            # left as released: raise NotImplementedError
+        _cell(nb, gid).source = _cell(released(LAB1), gid).source
+    return nb
+
+
+def syntax_error() -> nbformat.NotebookNode:
+    code = solution_code(LAB1)["momentum"].replace("def step(self, theta, grad):", "def step(self, theta, grad)")
+    return filled(LAB1, momentum=code)
+
+
+def exception_at_import() -> nbformat.NotebookNode:
+    return filled(LAB1, inverse_time="import numpy_extras  # not installed\n\n" + solution_code(LAB1)["inverse_time"])
+
+
+def infinite_loop() -> nbformat.NotebookNode:
+    return filled(LAB1, plot="while True:   # waits forever\n    pass\n\n" + solution_code(LAB1)["plot"])
+
+
+def edits_tests() -> nbformat.NotebookNode:
+    nb = filled(LAB1, momentum=UNCHANGED_MOMENTUM)
+    _cell(nb, "test_momentum").source = "from nnopt import grading\n# tests removed\npass"
+    _cell(nb, "test_momentum_more").metadata.nbgrader["points"] = 20       # and more points
+    _cell(nb, "setup").source += "\n\nnp.allclose = lambda *args, **kwargs: True"
+    return nb
+
+
+def deletes_cells() -> nbformat.NotebookNode:
+    """Deletes two test cells, and the schedule's answer cell with its test (the schedule is
+    written in a new cell of its own at the top instead)."""
+    nb = _without(filled(LAB1), "test_sgd_schedule", "test_nesterov_more", "inverse_time",
+                  "test_inverse_time")
+    mine = nbformat.v4.new_code_cell(solution_code(LAB1)["inverse_time"])
+    nb.cells.insert(2, mine)
+    return nb
+
+
+def cheats() -> nbformat.NotebookNode:
+    return filled(LAB1, momentum=CHEATING_MOMENTUM, nesterov=WRAPPING_NESTEROV)
+
+
+def kills_kernel() -> nbformat.NotebookNode:
+    return filled(LAB1, plot="import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+
+
+def unfilled() -> nbformat.NotebookNode:
+    return released(LAB1)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample submission and the result the autograder must produce for it."""
+
+    path: str                    # inside samples/
+    make: Callable[[], nbformat.NotebookNode] | bytes
+    lab: str
+    student: str
+    auto_score: float            # autograded points (test cells)
+    status: str
+    why: str
+    flagged: bool = False        # the static scan must flag it
+
+
+SAMPLES = [
+    Sample("alice_lab1_sgd_momentum.ipynb", full(LAB1), LAB1, "alice", 14, "graded", "full marks"),
+    Sample("alice_lab2_adaptive.ipynb", full(LAB2), LAB2, "alice", 14, "graded", "full marks"),
+    Sample("alice_lab3_handson.ipynb", full(LAB3), LAB3, "alice", 15, "graded", "full marks"),
+    Sample("bob_lab1.ipynb", partial, LAB1, "bob", 5, "graded",
+           "schedule + SGD right (5); momentum wrong; Nesterov and plot not done"),
+    Sample("carol_lab1.ipynb", syntax_error, LAB1, "carol", 9, "graded",
+           "syntax error in Momentum: its tests (4) and the plot (1) fail", flagged=True),
+    Sample("dan_lab1.ipynb", exception_at_import, LAB1, "dan", 12, "graded",
+           "ModuleNotFoundError in the first answer cell: the schedule (2) is missing"),
+    Sample("erin_lab1.ipynb", infinite_loop, LAB1, "erin", 13, "graded",
+           "infinite loop in the plot cell: it times out and the plot test (1) fails"),
+    Sample("frank_lab1.ipynb", edits_tests, LAB1, "frank", 10, "graded",
+           "edited test cells and the setup cell are restored; Momentum wrong (4)", flagged=True),
+    Sample("grace/lab1_sgd_momentum.ipynb", deletes_cells, LAB1, "grace", 14, "graded",
+           "deleted test cells are put back and pass; folder layout", flagged=True),
+    Sample("mallory_lab1.ipynb", cheats, LAB1, "mallory", 6, "graded",
+           "overwrites nnopt.Momentum/np.allclose, returns an always-equal array, wraps "
+           "nnopt.Nesterov: momentum (4) and Nesterov (4) fail", flagged=True),
+    Sample("oscar_lab1.ipynb", kills_kernel, LAB1, "oscar", 0, "grading error",
+           "kills its own kernel: the run fails, the batch goes on"),
+    Sample("leo_lab1.ipynb", unfilled, LAB1, "leo", 0, "graded", "the released lab, untouched"),
+    Sample("ivan_lab1.ipynb", b"", LAB1, "ivan", 0, "empty", "an empty file"),
+    Sample("judy_lab1_sgd_momentum.py", b"# exported as a script\nimport numpy as np\n", LAB1, "judy",
+           0, "not a notebook", "a .py file"),
+    Sample("ken_lab1.ipynb", b'{"cells": [{"cell_type": "code", "sou', LAB1, "ken", 0,
+           "not a notebook", "truncated JSON"),
+]
+
+
+def build(target: Path = HERE / "samples") -> list[Path]:
+    """Write every sample into ``target`` (emptied first); return the paths."""
+    if target.exists():
+        shutil.rmtree(target)
+    paths = []
+    for s in SAMPLES:
+        path = target / s.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(s.make, bytes):
+            path.write_bytes(s.make)
+        else:
+            nb = s.make()
+            for cell in nb.cells:                 # as if run by the student: no stale outputs
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = [], None
+            nbformat.write(copy.deepcopy(nb), str(path))
+        paths.append(path)
+    return paths
+
+
+def expected() -> dict[str, dict[str, object]]:
+    """``"<lab>/<student>" -> {auto_score, status, why, flagged}`` for the tests."""
+    return {f"{s.lab}/{s.student}": {"auto_score": s.auto_score, "status": s.status,
+                                     "why": s.why, "flagged": s.flagged} for s in SAMPLES}
+
+
+if __name__ == "__main__":
+    for p in build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "samples"):
+        print(p)
+    print(json.dumps(expected(), indent=1))

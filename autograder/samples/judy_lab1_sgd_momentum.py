@@ -1,0 +1,2 @@
+# exported as a script
+import numpy as np
