@@ -240,8 +240,8 @@ def preconditioned(H: LinearOperator, d) -> LinearOperator:
 # ------------------------------------------------------------------- eigenvalue solvers
 @dataclass
 class Eigen:
-    """Eigenpairs from an iterative solver: ``values`` (k,), unit ``vectors`` (n, k) as columns,
-    ``residuals`` :math:`\\|Hv - \\lambda v\\|` per pair, the number of products ``n_matvec``
+    r"""Eigenpairs from an iterative solver: ``values`` (k,), unit ``vectors`` (n, k) as columns,
+    ``residuals`` :math:`\|Hv - \lambda v\|` per pair, the number of products ``n_matvec``
     used, and whether every residual met the tolerance."""
 
     values: np.ndarray
