@@ -389,3 +389,30 @@ def test_plot_training_race_static(tiny):
     loss_ax, acc_ax = fig.axes
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["Momentum(lr=0.05)"]
     assert "training loss" in loss_ax.get_title() and acc_ax.get_ylabel() == "validation accuracy"
+
+
+# ----------------------------------------------------------------------------- bad initial values
+@pytest.mark.parametrize("factory, kwargs, message", [
+    (widgets.lr_explorer, {"learning_rate": 0.1}, "unknown argument"),
+    (widgets.lr_explorer, {"lr": 100.0}, r"lr=100.0 is outside the explorer's range \[1e-06, 10\]"),
+    (widgets.lr_explorer, {"surface": "everest"}, "unknown surface"),
+    (widgets.lr_explorer, {"optimizers": ("sgd", "lbfgs")}, "invalid initial value"),
+    (widgets.lr_explorer, {"x0": 50.0}, "x0=50.0 is outside"),
+    (widgets.momentum_explorer, {"momentum": 1.5}, "momentum=1.5 is outside"),
+    (widgets.clipping_explorer, {"clip": "always"}, "invalid initial value"),
+    (widgets.clipping_explorer, {"steps": -1}, "steps=-1 is outside"),
+])
+def test_bad_initial_values_are_refused(factory, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        factory(**kwargs)
+
+
+def test_bad_initial_values_of_the_data_explorers(tiny):
+    with pytest.raises(ValueError, match="invalid initial value"):
+        widgets.schedule_explorer(data=tiny, schedule="cyclic")
+    with pytest.raises(ValueError, match="draws=5 is outside"):
+        widgets.batch_size_explorer(data=tiny, draws=5)
+    with pytest.raises(ValueError, match="sgd_lr=100.0 is outside"):
+        widgets.training_race(lrs={"sgd": 100.0}, data=tiny)
+    with pytest.raises(ValueError, match="batch_size"):
+        widgets.training_race(batch_size=0, data=tiny)

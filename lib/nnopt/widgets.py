@@ -58,9 +58,10 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
+from traitlets import TraitError
 
 from . import plots, schedules
-from .data import Dataset, load_digits
+from .data import Dataset, check_batch_size, load_digits
 from .models import MLP, SoftmaxRegression, flatten
 from .optimizers import make_optimizer
 from .surfaces import SURFACES, Cliff, Quadratic, Surface, get as get_surface, run
@@ -138,6 +139,40 @@ def _defaults(fn: Callable) -> dict[str, Any]:
     """Keyword defaults of a static twin: the single source of the explorers' initial values."""
     return {name: p.default for name, p in inspect.signature(fn).parameters.items()
             if p.default is not inspect.Parameter.empty}
+
+
+def _initial(fn: Callable, initial: dict[str, Any]) -> dict[str, Any]:
+    """The static twin's defaults overridden by ``initial``; unknown names raise ValueError."""
+    defaults = _defaults(fn)
+    unknown = sorted(set(initial) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown}; {fn.__name__} takes {sorted(defaults)}")
+    return {**defaults, **initial}
+
+
+def _bounds(control: W.Widget) -> tuple[float, float]:
+    if isinstance(control, W.FloatLogSlider):
+        return control.base ** control.min, control.base ** control.max
+    return control.min, control.max
+
+
+def _checked(requested: dict[str, Any], build: Callable[[], dict[str, W.ValueWidget]]) -> dict[str, W.ValueWidget]:
+    """Build the controls; a requested initial value they cannot show is a ValueError.
+
+    (ipywidgets would raise a TraitError for an unknown option and silently clamp a number
+    outside a slider's range -- the explorer would then show something else than asked.)
+    """
+    try:
+        controls = build()
+    except TraitError as err:
+        raise ValueError(f"invalid initial value: {err}") from None
+    for name, value in requested.items():
+        control = controls.get(name)
+        if control is not None and hasattr(control, "min") and not isinstance(value, bool) \
+                and isinstance(value, (int, float, np.number)) and not math.isclose(control.value, value, rel_tol=1e-9):
+            lo, hi = _bounds(control)
+            raise ValueError(f"{name}={value!r} is outside the explorer's range [{lo:g}, {hi:g}]")
+    return controls
 
 
 class Explorer:
@@ -336,11 +371,11 @@ class LRExplorer(Explorer):
     """:func:`plot_lr_experiment` with controls; picking a surface moves the start sliders."""
 
     def __init__(self, **initial: Any):
-        d = {**_defaults(plot_lr_experiment), **initial}
+        d = _initial(plot_lr_experiment, initial)
         surface = get_surface(d["surface"]) if isinstance(d["surface"], str) else d["surface"]
         start = _start(surface, d["x0"], d["y0"])
         (xlo, xhi), (ylo, yhi) = surface.domain
-        controls = {
+        controls = _checked(initial, lambda: {
             "surface": W.Dropdown(options=list(SURFACES), value=surface.name, description="surface", style=_STYLE),
             "optimizers": W.SelectMultiple(options=[(plots.display_name(n), n) for n in _LANES],
                                            value=tuple(d["optimizers"]), rows=5,
@@ -351,7 +386,7 @@ class LRExplorer(Explorer):
                                 description="start x", style=_STYLE, layout=_WIDE),
             "y0": W.FloatSlider(value=start[1], min=ylo, max=yhi, step=(yhi - ylo) / 200,
                                 description="start y", style=_STYLE, layout=_WIDE),
-        }
+        })
         super().__init__(_LRView(_explorer_figure(_LRView.figsize)), controls)
         self.update()
 
@@ -402,15 +437,15 @@ def plot_momentum_experiment(condition: float = 50.0, momentum: float = 0.5, lr:
 def momentum_explorer(**initial: Any) -> Explorer:
     """Momentum vs the condition number of a quadratic: zig-zag vs smooth (see
     :func:`plot_momentum_experiment` for the keyword arguments)."""
-    d = {**_defaults(plot_momentum_experiment), **initial}
-    controls = {
+    d = _initial(plot_momentum_experiment, initial)
+    controls = _checked(initial, lambda: {
         "condition": _log_slider(d["condition"], 1.0, 1000.0, "condition number κ (log)"),
         "momentum": W.FloatSlider(value=d["momentum"], min=0.0, max=0.99, step=0.01, description="momentum α",
                                   style=_STYLE, layout=_WIDE),
         "lr": _log_slider(d["lr"], 1e-6, 10.0, "learning rate (log)"),
         "steps": _steps_slider(d["steps"]),
         "nesterov": W.Checkbox(value=d["nesterov"], description="also Nesterov", style=_STYLE),
-    }
+    })
     explorer = Explorer(_MomentumView(_explorer_figure(_MomentumView.figsize)), controls)
     explorer.update()
     return explorer
@@ -464,13 +499,13 @@ def plot_clipping_experiment(clip: str = "by norm", threshold: float = 1.0, lr: 
 def clipping_explorer(**initial: Any) -> Explorer:
     """The cliff surface with clipping off / by value / by norm (keyword arguments as in
     :func:`plot_clipping_experiment`)."""
-    d = {**_defaults(plot_clipping_experiment), **initial}
-    controls = {
+    d = _initial(plot_clipping_experiment, initial)
+    controls = _checked(initial, lambda: {
         "clip": W.ToggleButtons(options=list(_CLIP_MODES), value=d["clip"], description="clipping", style=_STYLE),
         "threshold": _log_slider(d["threshold"], 1e-2, 1e2, "threshold c (log)"),
         "lr": _log_slider(d["lr"], 1e-6, 10.0, "learning rate (log)"),
         "steps": _steps_slider(d["steps"]),
-    }
+    })
     explorer = Explorer(_ClippingView(_explorer_figure(_ClippingView.figsize)), controls)
     explorer.update()
     return explorer
@@ -577,8 +612,8 @@ class ScheduleExplorer(Explorer):
     not use are disabled."""
 
     def __init__(self, data: Any = None, **initial: Any):
-        d = {**_defaults(plot_schedule_experiment), **initial}
-        controls = {
+        d = _initial(plot_schedule_experiment, initial)
+        controls = _checked(initial, lambda: {
             "schedule": W.Dropdown(options=_SCHEDULE_KINDS, value=d["schedule"], description="schedule",
                                    style=_STYLE),
             "lr0": _log_slider(d["lr0"], 1e-4, 10.0, "initial lr ε₀ (log)"),
@@ -597,7 +632,7 @@ class ScheduleExplorer(Explorer):
                                   layout=_WIDE, continuous_update=False),
             "batch_size": W.Dropdown(options=[1, 8, 32, 128, 512], value=d["batch_size"], description="batch size",
                                      style=_STYLE),
-        }
+        })
         super().__init__(_ScheduleView(_explorer_figure(_ScheduleView.figsize), data), controls)
         controls["schedule"].observe(lambda change: self._enable(), names="value")
         self._enable()
@@ -774,10 +809,10 @@ def plot_batch_size_experiment(batch_size: int = 32, epochs_trained: int = 0, dr
 def batch_size_explorer(data: Any = None, **initial: Any) -> Explorer:
     """Noise of the minibatch gradient vs the batch size (keyword arguments as in
     :func:`plot_batch_size_experiment`)."""
-    d = {**_defaults(plot_batch_size_experiment), **initial}
+    d = _initial(plot_batch_size_experiment, initial)
     n = len(_train_xy(_data(data))[1])
     sizes = sorted({*(2 ** i for i in range(int(math.log2(n)) + 1)), n, int(d["batch_size"])})
-    controls = {
+    controls = _checked(initial, lambda: {
         "batch_size": W.SelectionSlider(options=sizes, value=int(d["batch_size"]), description="batch size B (log)",
                                         style=_STYLE, layout=_WIDE),
         "epochs_trained": W.Dropdown(options=sorted({0, 1, 5, 20, int(d["epochs_trained"])}),
@@ -785,7 +820,7 @@ def batch_size_explorer(data: Any = None, **initial: Any) -> Explorer:
                                      style=_STYLE),
         "draws": W.IntSlider(value=d["draws"], min=10, max=1000, step=10, description="minibatches drawn",
                              style=_STYLE, layout=_WIDE, continuous_update=False),
-    }
+    })
     explorer = Explorer(_BatchSizeView(_explorer_figure(_BatchSizeView.figsize), data), controls)
     explorer.update()
     return explorer
@@ -892,6 +927,7 @@ class TrainingRace(Explorer):
         unknown = sorted(set(lrs) - set(lanes))
         if unknown:
             raise ValueError(f"no lane for {unknown}; lanes are {list(lanes)}")
+        check_batch_size(batch_size)
         controls: dict[str, W.ValueWidget] = {}
         rows = []
         for name in lanes:
@@ -904,6 +940,7 @@ class TrainingRace(Explorer):
                                          layout=_WIDE)
         controls["batch_size"] = W.Dropdown(options=sorted({1, 8, 32, 128, 512, batch_size}), value=batch_size,
                                             description="batch size", style=_STYLE)
+        _checked({**{f"{name}_lr": lr for name, lr in lrs.items()}, "epochs": epochs}, lambda: controls)
         self.lanes = tuple(lanes)
         self.button = W.Button(description="run race", icon="play", button_style="success")
         self.status = W.Label("press 'run race' to train")
