@@ -86,6 +86,7 @@ def test_limit_errors():
         st.preconditioner(nnopt.SGD(0.1))
     with pytest.raises(ValueError, match="not taken a step"):
         st.preconditioner(nnopt.Adam())
+    assert not st.is_preconditioned(nnopt.AdaDelta())
 
 
 # ----------------------------------------------------------------- acceptance: 2/lambda_max on a quadratic-like model
@@ -127,6 +128,14 @@ def test_tracker_measures_preconditioned_sharpness_for_adam():
     assert tracker.steps == [4, 8]
     assert tracker.sharpness[-1] == pytest.approx(np.max(np.linalg.eigvals(H / d[:, None]).real), rel=1e-8)
     assert tracker.limits[-1] == pytest.approx(38 / 0.05)
+
+
+def test_tracker_measures_the_plain_hessian_for_optimizers_without_a_known_limit():
+    model = SoftmaxRegression(5, 3, l2=0.1, init="xavier", seed=1)
+    tracker = st.SharpnessTracker(X, Y, every=3, tol=1e-10)
+    fit(model, nnopt.AdaDelta(), (X, Y), epochs=3, batch_size=None, progress=False, callbacks=[tracker])
+    assert tracker.steps == [3] and math.isnan(tracker.limits[0])
+    assert tracker.sharpness[0] == pytest.approx(np.linalg.eigvalsh(model.hessian(X, Y))[-1], rel=1e-8)
 
 
 def test_tracker_records_nan_for_diverged_parameters_and_rejects_bad_settings():

@@ -89,8 +89,8 @@ def stability_limit(optimizer: Optimizer) -> float:
 
 
 def is_preconditioned(optimizer: Optimizer) -> bool:
-    """Whether the optimizer's stability limit is on :math:`D^{-1}H` rather than :math:`H`."""
-    stability_limit(optimizer)                       # raises for unsupported optimizers
+    """Whether the optimizer's stability limit is on :math:`D^{-1}H` rather than :math:`H`
+    (False for optimizers without a known limit)."""
     return type(optimizer) in (AdaGrad, RMSProp, Adam, AMSGrad)
 
 
@@ -133,7 +133,9 @@ class SharpnessTracker:
     Records go to ``steps`` (number of optimizer steps done), ``sharpness`` and ``limits``
     (lists), and, for measurements made inside ``fit``, also into ``history.extra`` under the
     same names. Call :meth:`record` before training to include the initial point. A
-    measurement that overflows (diverged parameters) is recorded as ``nan``.
+    measurement that overflows (diverged parameters) is recorded as ``nan``, and so is the
+    limit of an optimizer without a known one (AdaDelta, Adamax, ...: then the plain Hessian is
+    measured).
     """
 
     def __init__(self, X, y, every: int = 10, tol: float = 1e-4, max_iter: int = 100):
@@ -169,7 +171,8 @@ class SharpnessTracker:
         value = self.measure(model, optimizer)
         self.steps.append(int(step))
         self.sharpness.append(value)
-        self.limits.append(stability_limit(optimizer) if optimizer is not None else math.nan)
+        known = optimizer is not None and type(optimizer).name in _LIMIT_FORMULAS
+        self.limits.append(stability_limit(optimizer) if known else math.nan)
         return value
 
     def __call__(self, info: StepInfo) -> None:
@@ -265,7 +268,7 @@ def draw_loss(ax: Axes, runs: Sequence[TrackedRun], title: str = "full-batch tra
         loss = np.asarray(run.history.step_loss, dtype=float) - floor
         ax.plot(np.arange(len(loss)), loss, color=f"C{i}", lw=1.2, label=run.label)
         if run.diverged and len(loss):
-            ax.plot(len(loss), loss[-1], marker="x", ms=10, mew=2, color=plots.DIVERGED_COLOR)
+            ax.plot(len(loss) - 1, loss[-1], marker="x", ms=10, mew=2, color=plots.DIVERGED_COLOR)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(("training loss - $L^*$" if floor else "training loss") + " (log scale)")
@@ -298,7 +301,8 @@ def plot_tracked(runs: TrackedRun | Sequence[TrackedRun], title: str | None = No
     ax_loss, ax_sharp = fig.subplots(1, 2)
     draw_loss(ax_loss, runs)
     pre = any(run.preconditioned for run in runs)
-    draw_sharpness(ax_sharp, runs, ylabel=r"$\lambda_{max}(D^{-1}H)$ (preconditioned)" if pre else r"$\lambda_{max}(H)$")
+    ylabel = r"$\lambda_{max}(D^{-1}H)$ (preconditioned)" if pre else r"$\lambda_{max}(H)$"
+    draw_sharpness(ax_sharp, runs, ylabel=ylabel)
     if title:
         fig.suptitle(title)
     return fig
@@ -317,7 +321,9 @@ SWEEP_RATIOS = (0.1, 0.2, 0.4, 0.7, 0.9, 1.1, 1.5, 2.5, 4.0, 8.0)
 class Problem:
     r"""A model at its starting point, full-batch training data, the number of steps to run,
     :math:`\lambda_{max}` at the start (``sharpness0``) and the minimal loss ``floor`` when it is
-    known (convex problems; curves then show the excess loss :math:`L - L^*`), else 0."""
+    known (convex problems; curves then show the excess loss :math:`L - L^*`), else 0.
+
+    Problems are cached and shared: train copies of ``model`` (as :func:`train_tracked` does)."""
 
     name: str
     description: str
