@@ -5,7 +5,7 @@ Accepted input (a folder, or a ``.zip`` of one), any mix of:
 * ``<student>/<anything with labN>.ipynb``  -- a folder per student (nested folders are fine,
   e.g. nbgrader's own ``<student>/<lab>/<lab>.ipynb``);
 * ``<student>_<anything with labN>.ipynb``  -- flat files as exported by an LMS, e.g.
-  ``alice_lab1.ipynb`` or ``alice_lab1_sgd_momentum.ipynb``.
+  ``alice_lab1.ipynb`` or ``alice_lab1_sgd_momentum.ipynb`` (also inside a wrapper folder).
 
 ``labN`` picks the lab (the assignment in ``solutions/`` whose name starts with it). Every file
 gets an :class:`Entry` saying what happened to it; nothing raises on bad input. A valid
@@ -57,12 +57,10 @@ def _lab_for(name: str, labs: Sequence[str]) -> str | None:
 
 
 def _student_for(rel: Path) -> str | None:
-    """Student id: the top folder, or (flat layout) the file-name part before ``_labN``."""
-    if len(rel.parts) > 1:
-        candidate = rel.parts[0]
-    else:
-        m = re.match(r"^(.+?)[_-]+lab\d+", rel.name, re.IGNORECASE)
-        candidate = m.group(1) if m else ""
+    """Student id: the file-name part before ``_labN`` if there is one (flat layout, also
+    inside a wrapper folder), otherwise the top folder (a folder per student)."""
+    m = re.match(r"^(.+?)[_-]+lab\d+", rel.name, re.IGNORECASE)
+    candidate = m.group(1) if m else rel.parts[0] if len(rel.parts) > 1 else ""
     return candidate if STUDENT_ID.match(candidate) else None
 
 

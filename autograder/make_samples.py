@@ -154,7 +154,7 @@ def deletes_cells() -> nbformat.NotebookNode:
     written in a new cell of its own at the top instead)."""
     nb = _without(filled(LAB1), "test_sgd_schedule", "test_nesterov_more", "inverse_time",
                   "test_inverse_time")
-    mine = nbformat.v4.new_code_cell(solution_code(LAB1)["inverse_time"])
+    mine = nbformat.v4.new_code_cell(solution_code(LAB1)["inverse_time"], id="my-inverse-time")
     nb.cells.insert(2, mine)
     return nb
 

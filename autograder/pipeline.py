@@ -230,8 +230,9 @@ def _diagnose(log: str) -> str:
     """A one-line reason from nbgrader's log of a failed autograde."""
     if "DeadKernelError" in log or "Kernel died" in log:
         return "kernel died (the notebook crashed or killed its Python process)"
-    if "UnresponsiveKernelError" in log:
-        return "kernel unresponsive (could not be interrupted)"
+    if "UnresponsiveKernelError" in log or "Timeout waiting for IOPub output" in log:
+        return ("a cell ran past the time limit and the kernel ignored the interrupt "
+                "(e.g. an infinite loop that blocks SIGINT)")
     errors = [ln for ln in log.splitlines() if "ERROR" in ln or "Error" in ln]
     return errors[-1].strip()[:300] if errors else "nbgrader failed (see the log)"
 

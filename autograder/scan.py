@@ -30,6 +30,8 @@ MODULE_ALIASES = {"np", "numpy", "nnopt", "grading", "surfaces", "schedules", "p
 DANGEROUS_NAMES = {"get_ipython", "__builtins__", "builtins", "set_numeric_ops", "_getframe",
                    "modules", "set_custom_exc", "showtraceback"}
 DANGEROUS_MODULES = {"ctypes", "gc", "importlib", "builtins", "inspect"}
+CODE_MAGICS = {"time", "timeit", "prun", "capture"}
+HARMLESS_MAGICS = {"matplotlib", "config", "pylab", "who", "whos", "pwd", "ls", "pip", "load_ext"}
 DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__"}
 REFERENCE_NAMES = {"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "RMSPropNesterov",
                    "AdaDelta", "Adam", "Adamax", "AdamW", "Nadam", "AMSGrad", "make_optimizer",
@@ -99,7 +101,34 @@ class _Scanner(ast.NodeVisitor):
             self._check_target(t, "deletes")
         self.generic_visit(node)
 
+    def _magic(self, node: ast.Call) -> bool:
+        """IPython syntax after transformation: ``get_ipython().run_line_magic(name, line)``,
+        ``run_cell_magic(name, line, cell)``, ``system(cmd)`` / ``getoutput(cmd)`` for ``!cmd``.
+        Magics that run Python (``%time``, ``%%capture``...) have their code scanned; shell
+        commands are flagged; other magics (``%matplotlib inline``) are fine."""
+        fn = node.func
+        if not (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Call)
+                and isinstance(fn.value.func, ast.Name) and fn.value.func.id == "get_ipython"):
+            return False
+        args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if fn.attr in {"system", "getoutput"}:
+            self.flag(f"runs a shell command ({args[0][:40] if args else '?'})")
+        elif fn.attr in {"run_line_magic", "run_cell_magic"} and args:
+            if args[0] in CODE_MAGICS:
+                for code in args[1:]:
+                    try:
+                        self.visit(ast.parse(code))
+                    except SyntaxError:
+                        pass
+            elif args[0] not in HARMLESS_MAGICS:
+                self.flag(f"uses the magic %{args[0]}")
+        else:
+            return False
+        return True
+
     def visit_Call(self, node: ast.Call) -> None:
+        if self._magic(node):
+            return
         fn = node.func
         name = fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
         if name in DYNAMIC_CALLS:
