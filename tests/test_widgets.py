@@ -250,6 +250,23 @@ def test_clipping_explorer_modes():
     np.testing.assert_allclose(norms, surfaces.run(surfaces.Cliff(), nnopt.SGD(lr=0.4), steps=100).grad_norms)
 
 
+def test_only_affected_paths_are_recomputed(monkeypatch):
+    e = widgets.clipping_explorer(steps=50)
+    calls = []
+    real_run = widgets.run
+    monkeypatch.setattr(widgets, "run", lambda *a, **k: (calls.append(k.get("clip")), real_run(*a, **k))[1])
+    e.controls["threshold"].value = 3.0
+    assert calls == [("norm", 3.0)]                  # the unclipped reference was remembered
+    e.controls["threshold"].value = 1.0               # seen before: nothing to recompute
+    assert calls == [("norm", 3.0)]
+    m = widgets.momentum_explorer(steps=30)
+    sgd = m.view.trajectories.lines["SGD (no momentum)"].get_xydata().copy()
+    m.controls["condition"].value = 10.0               # a new surface: new paths, not remembered ones
+    expected = surfaces.run(surfaces.Quadratic(condition=10.0), nnopt.SGD(lr=0.038), steps=30).xy
+    np.testing.assert_array_equal(m.view.trajectories.lines["SGD (no momentum)"].get_xydata(), expected)
+    assert not np.array_equal(sgd, expected)
+
+
 def test_clipping_static_twin():
     fig = widgets.plot_clipping_experiment(clip="by norm", threshold=2.0, lr=0.4, steps=30)
     labels = [line.get_label() for line in fig.axes[0].get_lines()]

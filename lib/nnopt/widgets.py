@@ -45,6 +45,7 @@ import base64
 import inspect
 import io
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -64,7 +65,7 @@ from . import plots, schedules
 from .data import Dataset, check_batch_size, load_digits
 from .models import MLP, SoftmaxRegression, flatten
 from .optimizers import make_optimizer
-from .surfaces import SURFACES, Cliff, Quadratic, Surface, get as get_surface, run
+from .surfaces import SURFACES, Cliff, Path, Quadratic, Surface, get as get_surface, run
 from .train import History, fit
 
 __all__ = ["Explorer", "lr_explorer", "schedule_explorer", "momentum_explorer", "clipping_explorer",
@@ -315,6 +316,9 @@ def _start(surface: Surface, x0: Optional[float], y0: Optional[float]) -> np.nda
 
 
 # =========================================================================== learning rate on surfaces
+_REMEMBERED_RUNS = 64
+
+
 class _SurfaceView(View):
     """Left: trajectories on a surface; right: a quantity per step (see TrajectoryPlot)."""
 
@@ -324,6 +328,22 @@ class _SurfaceView(View):
         super().__init__(figure)
         self.ax_path, self.ax_value = figure.subplots(1, 2, width_ratios=[1.15, 1])
         self.trajectories: Optional[plots.TrajectoryPlot] = None
+        self._runs: OrderedDict[tuple, Path] = OrderedDict()
+
+    def run(self, name: str, hyperparams: dict[str, float], start: Optional[np.ndarray], steps: int,
+            clip: Optional[tuple[str, float]] = None) -> Path:
+        """:func:`nnopt.surfaces.run` of a fresh optimizer on the current surface, remembered
+        for the last few settings: moving one slider recomputes only the paths it affects
+        (e.g. the unclipped reference path does not depend on the clipping threshold)."""
+        surface = self.trajectories.surface
+        key = (surface, name, tuple(sorted(hyperparams.items())),      # the object: its id stays unique
+               None if start is None else tuple(start), steps, clip)
+        if key not in self._runs:
+            self._runs[key] = run(surface, make_optimizer(name, **hyperparams), start, steps, clip=clip)
+            if len(self._runs) > _REMEMBERED_RUNS:
+                self._runs.popitem(last=False)
+        self._runs.move_to_end(key)
+        return self._runs[key]
 
     def _use(self, surface: Union[str, Surface]) -> Surface:
         """The surface to show (by name or instance); the contour is redrawn only when it changes."""
@@ -354,7 +374,7 @@ class _LRView(_SurfaceView):
     def _show(self, surface, optimizers, lr, steps, x0, y0):
         surface = self._use(surface)
         start = _start(surface, x0, y0)
-        paths = [run(surface, make_optimizer(name, lr=lr), start, steps) for name in optimizers]
+        paths = [self.run(name, {"lr": lr}, start, steps) for name in optimizers]
         self.trajectories.set_paths(paths, steps=steps)
         self.ax_path.set_title(f"{surface!r}: lr = {lr:.3g}, {steps} steps")
 
@@ -411,11 +431,11 @@ def lr_explorer(**initial: Any) -> LRExplorer:
 class _MomentumView(_SurfaceView):
     def _show(self, condition, momentum, lr, steps, nesterov):
         current = self.trajectories.surface if self.trajectories else None
-        surface = self._use(current if current is not None and current.condition == condition
-                            else Quadratic(condition=condition))
+        self._use(current if current is not None and current.condition == condition
+                  else Quadratic(condition=condition))
         runs = [("sgd", {})] + [(name, {"momentum": momentum}) for name in ("momentum", "nesterov")
                                 if name == "momentum" or nesterov]
-        paths = [run(surface, make_optimizer(name, lr=lr, **hp), steps=steps) for name, hp in runs]
+        paths = [self.run(name, {"lr": lr, **hp}, None, steps) for name, hp in runs]
         labels = ["SGD (no momentum)"] + [plots.display_name(name) for name, _ in runs[1:]]
         self.trajectories.set_paths(paths, labels, steps=steps)
         self.ax_path.set_title(f"quadratic, $\\kappa$ = {condition:.3g}: momentum $\\alpha$ = {momentum:.2f}, "
@@ -473,10 +493,10 @@ class _ClippingView(_SurfaceView):
             raise ValueError(f"clip must be one of {list(_CLIP_MODES)}, got {clip!r}")
         mode = _CLIP_MODES[clip]
         surface = self.trajectories.surface
-        paths = [run(surface, make_optimizer("sgd", lr=lr), steps=steps)]
+        paths = [self.run("sgd", {"lr": lr}, None, steps)]
         labels, colors, styles = ["SGD, no clipping"], ["#1f77b4"], [{}]
         if mode:
-            paths.append(run(surface, make_optimizer("sgd", lr=lr), steps=steps, clip=(mode, threshold)))
+            paths.append(self.run("sgd", {"lr": lr}, None, steps, clip=(mode, threshold)))
             labels.append(f"SGD, clipped {clip}")
             colors.append("#d62728")
             styles = [{"alpha": 0.45, "ls": "--"}, {}]
