@@ -337,13 +337,14 @@ _FAILURE_PAGE = """<!DOCTYPE html>
 """
 
 
-def write_feedback(course: Course, lab: str, student: str, status: Status) -> None:
+def write_feedback(course: Course, lab: str, student: str, status: Status, api=None) -> None:
     """Feedback for one submission: nbgrader's HTML and the executed notebook with hidden
-    tests stripped, or a short page explaining why it was not graded."""
+    tests stripped, or a short page explaining why it was not graded. ``api``: an
+    nbgrader API for ``course`` to reuse (one is made if not given)."""
     dest = course.feedback / student / lab
     autograded = course.autograded / student / lab / f"{lab}.ipynb"
     if status.status == "graded" and autograded.is_file():
-        result = _api(course).generate_feedback(lab, student, force=True)
+        result = (api or _api(course)).generate_feedback(lab, student, force=True)
         if result["success"]:
             nb = feedback.strip_notebook(nbformat.read(str(autograded), as_version=4))
             nbformat.write(nb, str(dest / f"{lab}.ipynb"))
@@ -426,7 +427,8 @@ class Report:
     rows: list[dict[str, object]]
     entries: list[intake.Entry]
     warnings: list[str]
-    seconds: float
+    seconds: float                  # the whole run
+    autograde_seconds: float = 0.0  # the autograde phase (all workers)
 
 
 def grade(course: Course, submissions: str | Path, workers: int = 1,
@@ -457,22 +459,25 @@ def grade(course: Course, submissions: str | Path, workers: int = 1,
             jobs.append(Job(e.lab, e.student))
         status.setdefault(e.lab, {})[e.student] = st
     log(f"{len(jobs)} notebooks to grade ({len(entries)} files) with {workers} worker(s)")
+    phase = time.monotonic()
     results = Grader(course, wall_limit, cell_timeout, workers).run(jobs)
+    phase = time.monotonic() - phase
     for (lab, student), result in results.items():
         st = status[lab][student]
         st.status, st.detail, st.seconds = result.status, result.detail, result.seconds
         log(f"  {lab} {student}: {st.status} in {st.seconds:.1f} s {st.detail}")
+    api = _api(course)
     for lab, per in status.items():
         for student, st in per.items():
             if st.updated == now:
-                write_feedback(course, lab, student, st)
+                write_feedback(course, lab, student, st, api)
     save_status(course, status)
     rows = grade_rows(course, status)
     write_csv(course.grades / "grades.csv", rows)
     write_histograms(course, rows)
     for w in warnings:
         log(f"warning: {w}")
-    return Report(rows, entries, warnings, time.monotonic() - start)
+    return Report(rows, entries, warnings, time.monotonic() - start, phase)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

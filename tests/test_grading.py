@@ -257,3 +257,64 @@ def test_check_figure_accepts_a_complete_figure_and_names_what_is_missing():
     with pytest.raises(GradingError, match="expected a matplotlib Figure"):
         grading.check_figure("fig")
     plt.close("all")
+
+
+# ----------------------------------------------------------------- training runs (Lab 3)
+def test_a_reported_training_result_must_be_reproducible():
+    from nnopt.data import load_digits
+    from nnopt.models import default_mlp
+    from nnopt.train import fit
+    strategy = {"optimizer": "adam", "hp": {"lr": 0.01}, "batch_size": 64}
+    h = fit(default_mlp(seed=1), nnopt.make_optimizer("adam", lr=0.01), load_digits(seed=0),
+            epochs=2, batch_size=64, seed=1, progress=False)
+    row = {"train_loss": h.train_loss[-1], "val_acc": h.val_acc[-1]}
+    grading.check_training(row, strategy, epochs=2, seed=1)
+    ok, msg = grading.compare_training({**row, "val_acc": 0.999}, strategy, epochs=2, seed=1)
+    assert not ok and "validation accuracy should be" in msg
+    ok, msg = grading.compare_training(row, strategy, epochs=2, seed=0)     # another seed
+    assert not ok
+    ok, msg = grading.compare_training({"val_acc": 0.9}, strategy, epochs=2)
+    assert not ok and "train_loss" in msg
+    ok, msg = grading.compare_training(row, {"optimizer": "adam"}, epochs=2)
+    assert not ok and "'hp'" in msg
+
+
+# ----------------------------------------------------------------- Theano (Lab 3), own process
+THEANO_SCRIPT = r'''
+import numpy as np
+from nnopt import grading
+from nnopt.theano_compat import theano, T
+
+def adam_updates(cost, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, correct=True):
+    t = theano.shared(np.float64(0.0))
+    t1 = t + 1
+    updates = [(t, t1)]
+    for p, g in zip(params, T.grad(cost, params)):
+        s = theano.shared(np.zeros_like(p.get_value()))
+        r = theano.shared(np.zeros_like(p.get_value()))
+        s1, r1 = beta1 * s + (1 - beta1) * g, beta2 * r + (1 - beta2) * g * g
+        sh, rh = (s1 / (1 - beta1 ** t1), r1 / (1 - beta2 ** t1)) if correct else (s1, r1)
+        updates += [(s, s1), (r, r1), (p, p - lr * sh / T.sqrt(rh + eps))]
+    return updates
+
+hp = {"lr": 0.05}
+path = grading.theano_path(adam_updates, hp, surface="rosenbrock", steps=20)
+grading.check_path(path, "adam", hp, surface="rosenbrock", steps=20)
+bad = grading.theano_path(lambda c, p, **kw: adam_updates(c, p, correct=False, **kw), hp,
+                          surface="quadratic", steps=5)
+ok, msg = grading.compare_path(bad, "adam", hp, surface="quadratic", steps=5)
+assert not ok and "step 1 differs" in msg, msg
+print("THEANO OK")
+'''
+
+
+@pytest.mark.slow
+def test_theano_updates_are_checked_against_the_reference():
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "THEANO_FLAGS": "cxx="}      # Python ops: no minute-long C compile
+    out = subprocess.run([sys.executable, "-c", THEANO_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and "THEANO OK" in out.stdout, out.stderr[-2000:]
+    assert out.stderr == "", "Theano must not write to stderr (nbgrader scores it 0)"
