@@ -53,11 +53,10 @@ DIVERGED_COLOR = "crimson"
 
 
 # --------------------------------------------------------------------------- helpers
-def new_figure(figsize: tuple[float, float] = (6.4, 4.8), *, detach: bool = True) -> Figure:
-    """An empty Figure with constrained layout; ``detach`` closes it in pyplot (see module doc)."""
+def new_figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
+    """An empty Figure with constrained layout, already closed in pyplot (see the module doc)."""
     fig = plt.figure(figsize=figsize, layout="constrained")
-    if detach:
-        plt.close(fig)
+    plt.close(fig)
     return fig
 
 
