@@ -79,12 +79,14 @@ class Result:
 
 class ModelObjective:
     """A model's training objective on fixed data as a function of the flat parameter vector
-    ``w`` (order of :meth:`nnopt.models.MLP.get_flat`). The model's parameters are set to
-    ``w`` on each call; ``hessian`` exists for :class:`~nnopt.models.SoftmaxRegression`."""
+    ``w`` (order of :meth:`nnopt.models.MLP.get_flat`); ``hessian`` exists for
+    :class:`~nnopt.models.SoftmaxRegression`. It evaluates on a private copy of ``model``
+    (``self.model``), so the caller's model is never changed: set the solution with
+    ``model.set_flat(result.x)``."""
 
     def __init__(self, model: MLP, X, y):
         X, self.y = check_xy(X, y, model.n_classes, model.n_features)
-        self.model, self.X = model, X.astype(model.dtype, copy=False)      # validated and cast once
+        self.model, self.X = model.copy(), X.astype(model.dtype, copy=False)   # validated and cast once
         if hasattr(model, "hessian"):
             self.hessian = self._hessian
 
@@ -149,10 +151,11 @@ class _Trace:
         self.n_evals = 1
         self.diverged_at: int | None = None
         self.message = ""
+        self.verdict: bool | None = None   # set when the solver's own stopping test decides
 
     @property
     def converged(self) -> bool:
-        return self.grad_norms[-1] <= self.tol
+        return self.verdict if self.verdict is not None else self.grad_norms[-1] <= self.tol
 
     def add(self, x: np.ndarray, value: float, grad: np.ndarray) -> bool:
         """Record the next iterate; return True to continue iterating."""
@@ -167,8 +170,9 @@ class _Trace:
         self.grad_norms.append(float(np.linalg.norm(grad)))
         return not self.converged
 
-    def stop(self, message: str) -> None:
+    def stop(self, message: str, converged: bool | None = None) -> None:
         self.message = message
+        self.verdict = converged
 
     def result(self) -> Result:
         if not self.message:
@@ -394,8 +398,8 @@ def scipy_lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-
                                       callback=lambda z: trace.add(np.array(z), *fg(z)),
                                       options={"maxcor": memory, "gtol": tol, "ftol": 0.0, "maxiter": steps})
         trace.n_evals += int(res.nfev)
-        if not trace.converged:
-            trace.stop(f"scipy: {res.message}")
+        if not trace.converged:   # scipy's gtol tests the max-norm, ours the 2-norm: trust scipy
+            trace.stop(f"scipy: {res.message}", converged=bool(res.success))
     return trace.result()
 
 
