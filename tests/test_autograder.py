@@ -156,6 +156,27 @@ def test_grader_rejects_bad_settings():
         pipeline.Grader(COURSE, wall_limit=0)
 
 
+def test_grade_sh_reports_bad_arguments():
+    import subprocess
+    script = REPO / "autograder" / "grade.sh"
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
+    usage = subprocess.run([str(script)], capture_output=True, text=True, env=env)
+    assert usage.returncode == 2 and "usage:" in usage.stderr
+    missing = subprocess.run([str(script), "/no/such/folder"], capture_output=True, text=True, env=env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_a_stale_labs_folder_is_reported_when_grading(tmp_path):
+    course = _course_copy(tmp_path)
+    release = course.released(LAB1)
+    release.write_text(release.read_text().replace("Lab 1", "Lab One"))
+    warnings = pipeline.sync_gradebook(course, course.labs())
+    assert len(warnings) == 1 and "labs/lab1_sgd_momentum differs" in warnings[0]
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course.db}") as gb:            # the gradebook has every lab
+        assert sorted(a.name for a in gb.assignments) == course.labs()
+
+
 # ----------------------------------------------------------------- end to end
 def test_samples_are_up_to_date(tmp_path):
     built = make_samples.build(tmp_path / "samples")
