@@ -132,10 +132,14 @@ def _sum_of_squares(g: Array) -> float:
     return float(np.dot(flat, flat))
 
 
+_BLAS_AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
+
+
 def _axpy(a: float, x: Array, y: Array) -> None:
     """``y += a * x`` in place: one BLAS pass, no temporary (ufunc fallback otherwise)."""
-    if x.flags.c_contiguous and y.flags.c_contiguous and y.dtype in (np.float32, np.float64):
-        blas.get_blas_funcs("axpy", (y,))(x.reshape(-1), y.reshape(-1), a=a)
+    axpy = _BLAS_AXPY.get(y.dtype)
+    if axpy is not None and x.flags.c_contiguous and y.flags.c_contiguous:
+        axpy(x.reshape(-1), y.reshape(-1), a=a)
     else:
         y += a * x
 
