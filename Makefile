@@ -125,3 +125,25 @@ clean:  ## remove caches and build leftovers (keeps .venv and autograder data)
 
 distclean: clean  ## also remove .venv (the next make lab/test rebuilds it)
 	rm -rf $(VENV)
+
+# --- browser tests (issue 8) ----------------------------------------------------------
+# Real JupyterLab in Debian's Chromium, driven by Playwright (`playwright install` downloads
+# a browser build and is never used). Installing chromium needs root and apt-get; without it
+# the browser tests are skipped with the reason.
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: chromium test-browser
+
+chromium:  ## install Debian's chromium for the browser tests if it is missing (root, apt-get)
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium \
+	    || echo "warning: could not install chromium: the browser tests will be skipped" >&2; \
+	else \
+	  echo "warning: $(CHROMIUM) is missing; install it (sudo apt-get install chromium)," \
+	       "or the browser tests are skipped" >&2; \
+	fi
+
+test-browser: $(TEST_STAMP) chromium  ## JupyterLab in Chromium: lecture 3 + its widget, Lab 1 + Validate
+	$(BIN)/python -m pytest -m browser --timeout=1800
