@@ -185,7 +185,15 @@ def progress_enabled(progress: bool | None) -> bool:
     env = os.environ.get("NNOPT_PROGRESS")
     if env is not None:
         return env.strip().lower() not in ("0", "false", "no", "off", "")
-    return "ipykernel" in sys.modules
+    return _in_jupyter_kernel()
+
+
+def _in_jupyter_kernel() -> bool:
+    """True inside a running Jupyter kernel (merely importing ipykernel, as some libraries
+    do, does not count)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
 
 
 class _Monitor:
