@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = frozenset({
     "surfaces", "second_order", "data", "models", "train", "experiments",
-    "plots", "widgets", "theano_compat", "grading", "curvature", "stability",
+    "plots", "widgets", "theano_compat", "grading", "curvature", "stability", "notebook",
 })
 
 
