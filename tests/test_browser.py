@@ -31,6 +31,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 from conftest import REPO_ROOT
 
@@ -63,8 +65,6 @@ def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed: `make test-browser` installs it "
                     "(Debian's chromium package, with apt-get as root)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
@@ -175,6 +175,14 @@ def run_all_cells(page) -> None:
     label = page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True)
     page.locator(".lm-Menu-item:not(.lm-mod-disabled)", has=label).click()   # enabled: a notebook is current
     # the kernel turns busy, then idle when the last cell has run (or Run All stopped at an error)
+    try:
+        _wait_until_run(page)
+    except PlaywrightTimeout:
+        prompts = page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        pytest.fail(f"Run All did not finish (screenshot {shot(page, 'run_all_timeout')}); prompts: {prompts}")
+
+
+def _wait_until_run(page) -> None:
     page.wait_for_function(
         """(notebook) => {
             const panel = document.querySelector(notebook);
