@@ -106,8 +106,8 @@ class step_decay(Schedule):
 
 
 @dataclass(frozen=True, repr=False)
-class inverse_time(Schedule):
-    """``lr0 / (1 + k t)``: the 1/t decay that satisfies sum lr = inf, sum lr^2 < inf."""
+class _RateDecay(Schedule):
+    """Shared fields of the two continuous decays: initial rate ``lr0`` and decay rate ``k``."""
 
     lr0: float
     k: float = 0.01
@@ -115,21 +115,19 @@ class inverse_time(Schedule):
     def __post_init__(self):
         object.__setattr__(self, "lr0", _rate("lr0", self.lr0))
         _rate("k", self.k)
+
+
+@dataclass(frozen=True, repr=False)
+class inverse_time(_RateDecay):
+    """``lr0 / (1 + k t)``: the 1/t decay that satisfies sum lr = inf, sum lr^2 < inf."""
 
     def _value(self, t):
         return self.lr0 / (1.0 + self.k * t)
 
 
 @dataclass(frozen=True, repr=False)
-class exponential(Schedule):
+class exponential(_RateDecay):
     """``lr0 * exp(-k t)``."""
-
-    lr0: float
-    k: float = 0.01
-
-    def __post_init__(self):
-        object.__setattr__(self, "lr0", _rate("lr0", self.lr0))
-        _rate("k", self.k)
 
     def _value(self, t):
         return self.lr0 * math.exp(-self.k * t)
