@@ -44,7 +44,7 @@ STUDENT_SAMPLES = {"alice": "alice_lab1_sgd_momentum.ipynb", "bob": "bob_lab1.ip
 
 
 def _world_executable(path: Path) -> bool:
-    """Whether any user may run ``path``: it and every folder above it have the x bit for others."""
+    """Whether any user may run (or enter) ``path``: it and every folder above it have o+x."""
     path = path.resolve()
     return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
 
@@ -166,6 +166,11 @@ def _unusable_reason() -> str | None:
     missing = [tool for tool in ("useradd", "userdel", "runuser") if shutil.which(tool) is None]
     if missing:
         return f"needs {', '.join(missing)} to simulate the class's Unix users"
+    private = [str(p) for p in (DEPLOY, REPO_ROOT / "lib", Path(sysconfig.get_path("purelib")))
+               if not (_world_executable(p) and p.stat().st_mode & stat.S_IROTH)]
+    if private:
+        return (f"other users cannot read {', '.join(private)} (a folder above lacks o+x): "
+                "the simulated students could not run the kit")
     return None
 
 
