@@ -109,6 +109,16 @@ class Course:
     def released(self, lab: str) -> Path:
         return self.labs_dir / lab / f"{lab}.ipynb"
 
+    def copy_to(self, root: Path) -> "Course":
+        """A private course under ``root``: solutions/, labs/ and the autograder's code,
+        no grading data (for tests and benchmarks that must not touch this one)."""
+        shutil.copytree(self.solutions, root / "solutions")
+        shutil.copytree(self.labs_dir, root / "labs")
+        (root / "autograder").mkdir()
+        for path in self.root.glob("*.py"):
+            shutil.copy(path, root / "autograder")
+        return Course(root / "autograder")
+
 
 def _environment() -> dict[str, str]:
     """Environment for nbgrader and the students' kernels.

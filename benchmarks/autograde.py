@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import sys
 import tempfile
@@ -42,12 +41,7 @@ LABS = (make_samples.LAB1, make_samples.LAB2, make_samples.LAB3)
 
 
 def _course(root: Path) -> pipeline.Course:
-    for name in ("solutions", "labs"):
-        shutil.copytree(REPO / name, root / name)
-    (root / "autograder").mkdir()
-    for path in (REPO / "autograder").glob("*.py"):
-        shutil.copy(path, root / "autograder")
-    return pipeline.Course(root / "autograder")
+    return pipeline.Course(REPO / "autograder").copy_to(root)
 
 
 def _children_cpu() -> float:

@@ -3,7 +3,6 @@ whole run end to end on autograder/samples (scores, CSV, feedback, re-runs, limi
 from __future__ import annotations
 
 import csv
-import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -188,12 +187,7 @@ def test_samples_are_up_to_date(tmp_path):
 
 def _course_copy(root: Path) -> pipeline.Course:
     """A private course: solutions/, labs/ and the autograder's code (no grading data)."""
-    for name in ("solutions", "labs"):
-        shutil.copytree(REPO / name, root / name)
-    (root / "autograder").mkdir()
-    for path in (REPO / "autograder").glob("*.py"):
-        shutil.copy(path, root / "autograder")
-    return pipeline.Course(root / "autograder")
+    return pipeline.Course(REPO / "autograder").copy_to(root)
 
 
 def _read_csv(course: pipeline.Course) -> list[dict[str, str]]:
