@@ -83,6 +83,13 @@ def _nonneg(name: str, value: Any) -> float:
     return _check_number(name, value, high=math.inf, high_open=True)
 
 
+def _flag(name: str, value: Any) -> bool:
+    """A True/False switch (no truthy stand-ins such as "yes" or 1)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def _check_lr(lr: LearningRate) -> LearningRate:
     return lr if callable(lr) else _nonneg("lr", lr)
 
@@ -454,9 +461,7 @@ class _RMSMixin:
     def _init_rms(self, rho: float, eps: float, eps_inside_sqrt: bool) -> None:
         self.rho = _unit("rho", rho)
         self.eps = _nonneg("eps", eps)
-        if not isinstance(eps_inside_sqrt, bool):
-            raise ValueError(f"eps_inside_sqrt must be True or False, got {eps_inside_sqrt!r}")
-        self.eps_inside_sqrt = eps_inside_sqrt
+        self.eps_inside_sqrt = _flag("eps_inside_sqrt", eps_inside_sqrt)
 
     def _scaled_gradient(self, g: Array, r: Array, tmp: Array) -> Array:
         r"""Accumulate ``r <- rho r + (1-rho) g*g``; return ``g / rms(r)`` in ``tmp``."""
@@ -599,9 +604,7 @@ class Adam(Optimizer):
         self.beta1 = _unit("beta1", beta1)
         self.beta2 = _unit("beta2", beta2)
         self.eps = _nonneg("eps", eps)
-        if not isinstance(eps_inside_sqrt, bool):
-            raise ValueError(f"eps_inside_sqrt must be True or False, got {eps_inside_sqrt!r}")
-        self.eps_inside_sqrt = eps_inside_sqrt
+        self.eps_inside_sqrt = _flag("eps_inside_sqrt", eps_inside_sqrt)
         super().__init__(lr, nonfinite=nonfinite)
 
     def _extra_hyperparams(self):
