@@ -22,7 +22,7 @@ PYTEST_ARGS ?= -m "not browser" --timeout=900
 LAB_ARGS ?=
 LAB_EXTENSIONS := @jupyter/nbgrader @jupyter-widgets/jupyterlab-manager jupyter-matplotlib
 BENCHMARKS := $(filter-out benchmarks/_%,$(sort $(wildcard benchmarks/*.py)))
-PIPELINE := autograder/pipeline.py
+PIPELINE := -m autograder.pipeline
 SAMPLES ?= autograder/samples
 GRADE_ARGS ?=
 # Course scripts run with the kit's tools (python, jupyter, nbgrader) first on PATH.

@@ -8,4 +8,5 @@ if [ $# -lt 1 ]; then
   echo "usage: $0 SUBMISSIONS(folder or .zip) [--workers N] [--wall-limit S] [--cell-timeout S]" >&2
   exit 2
 fi
-exec "$python" "$here/pipeline.py" grade "$@"
+export PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}"   # the autograder package
+exec "$python" -m autograder.pipeline grade "$@"

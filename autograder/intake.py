@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,8 +177,3 @@ def collect(source: str | Path, submitted: str | Path, releases: dict[str, Path]
             dest.mkdir(parents=True)
             nbformat.write(nb, str(dest / f"{lab}.ipynb"))
     return entries
-
-
-def valid(entries: Iterable[Entry]) -> list[Entry]:
-    """The entries that were copied to ``submitted/`` (to be autograded)."""
-    return [e for e in entries if e.status == "ok"]

@@ -1,7 +1,7 @@
 """Build ``autograder/samples/``: sample submissions with known scores, for ``make grade-demo``
 and the end-to-end test (``tests/test_autograder.py``).
 
-    python autograder/make_samples.py        # rewrites autograder/samples/
+    python -m autograder.make_samples        # rewrites autograder/samples/
 
 Each sample starts from the released lab (what students get) with the solution code filled
 in, then breaks it in one way. :data:`SAMPLES` lists them with the score the autograder must

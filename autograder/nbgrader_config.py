@@ -13,8 +13,9 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:          # for feedback.StripHiddenTests below
-    sys.path.insert(0, HERE)
+REPO = os.path.dirname(HERE)
+if REPO not in sys.path:          # this config imports the `autograder` package below
+    sys.path.insert(0, REPO)
 
 c = get_config()  # noqa: F821 -- provided by traitlets when nbgrader loads this file
 
@@ -41,7 +42,7 @@ c.ExecutePreprocessor.timeout = 60
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback for students: nbgrader's HTML, minus the hidden tests (source and tracebacks).
-from feedback import StripHiddenTests  # noqa: E402
+from autograder.feedback import StripHiddenTests  # noqa: E402
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 

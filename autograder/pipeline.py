@@ -2,8 +2,8 @@
 
 ::
 
-    python autograder/pipeline.py release                # solutions/ -> labs/   (make release)
-    python autograder/pipeline.py grade SUBMISSIONS      # a folder or a zip    (make grade-demo)
+    python -m autograder.pipeline release                # solutions/ -> labs/   (make release)
+    python -m autograder.pipeline grade SUBMISSIONS      # a folder or a zip    (make grade-demo)
            [--workers 2] [--wall-limit 300] [--cell-timeout 60] [--course autograder]
 
 ``grade`` runs, and can be re-run at any time (idempotent: the latest submission of a student
@@ -45,16 +45,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import nbformat
+import psutil
+
+from . import feedback, intake, scan
+
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import nbformat  # noqa: E402
-import psutil  # noqa: E402
-
-import feedback  # noqa: E402
-import intake  # noqa: E402
-import scan  # noqa: E402
 
 DEFAULT_WALL_LIMIT = 300.0
 # ``nbgrader`` as a command. jsonschema imports the optional ``rfc3987_syntax`` when it is
@@ -62,7 +58,6 @@ DEFAULT_WALL_LIMIT = 300.0
 # process's start-up); nbgrader never validates URIs, so it is blocked.
 NBGRADER_MAIN = ("import sys; sys.modules['rfc3987_syntax'] = None; "
                  "from nbgrader.apps.nbgraderapp import main; sys.exit(main())")
-sys.modules.setdefault("rfc3987_syntax", None)   # the same for the nbgrader API used here
 CSV_COLUMNS = ["lab", "student_id", "score", "max_score", "auto_score", "auto_max",
                "needs_manual_grade", "status", "flags"]
 
@@ -140,6 +135,7 @@ def _environment() -> dict[str, str]:
 
 def _api(course: Course, **config: dict):
     """nbgrader's Python API for ``course`` with its nbgrader_config.py (+ overrides)."""
+    sys.modules.setdefault("rfc3987_syntax", None)   # as in NBGRADER_MAIN, for this process
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
@@ -491,7 +487,8 @@ def grade(course: Course, submissions: str | Path, workers: int = 1,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.pipeline",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--course", type=Path, default=HERE,
                         help="the autograder folder (with nbgrader_config.py); default: this one")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -3,4 +3,5 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python="${PYTHON:-$here/../.venv/bin/python}"
-exec "$python" "$here/pipeline.py" release "$@"
+export PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}"   # the autograder package
+exec "$python" -m autograder.pipeline release "$@"

@@ -1,7 +1,7 @@
 """Autograding speed: seconds per submission per lab, and throughput with 1 and 2 workers.
 
 In a private copy of the course (nothing in the repo is touched) it grades, with
-``autograder/pipeline.py``:
+``python -m autograder.pipeline``:
 
 * ``per_lab``: the full-marks sample of each lab, ``--reps`` times, one at a time; per
   submission the wall seconds of its ``nbgrader autograde`` process and, as a peer measured
@@ -31,10 +31,9 @@ import nbformat
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "autograder"))
 
-import make_samples  # noqa: E402
-import pipeline  # noqa: E402
+sys.path.insert(0, str(REPO))    # the autograder package, when run as a script
+from autograder import make_samples, pipeline  # noqa: E402
 
 TARGET_SECONDS = 20.0
 LABS = (make_samples.LAB1, make_samples.LAB2, make_samples.LAB3)

@@ -12,13 +12,8 @@ import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "autograder"))
 
-import feedback  # noqa: E402
-import intake  # noqa: E402
-import make_samples  # noqa: E402
-import pipeline  # noqa: E402
-import scan  # noqa: E402
+from autograder import feedback, intake, make_samples, pipeline, scan
 
 LAB1 = "lab1_sgd_momentum"
 COURSE = pipeline.Course(REPO / "autograder")
@@ -182,7 +177,7 @@ def test_samples_are_up_to_date(tmp_path):
     for path in built:
         committed = REPO / "autograder" / "samples" / path.relative_to(tmp_path / "samples")
         assert committed.read_bytes() == path.read_bytes(), \
-            f"{committed} is stale: run `python autograder/make_samples.py` and commit"
+            f"{committed} is stale: run `python -m autograder.make_samples` and commit"
 
 
 def _course_copy(root: Path) -> pipeline.Course:

@@ -14,9 +14,8 @@ from nbclient import NotebookClient
 from nbgrader.utils import determine_grade, is_grade, is_solution
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "autograder"))
 
-import pipeline  # noqa: E402
+from autograder import pipeline
 
 COURSE = pipeline.Course(REPO / "autograder")
 LABS = COURSE.labs()
