@@ -15,10 +15,7 @@ import nbformat
 import pytest
 
 LECTURES = Path(__file__).resolve().parents[1] / "lectures"
-#: Notebooks held to these rules. Notebooks 05-08 are being converted in parallel (issue 13);
-#: add each one here when its conversion lands (then this can become every numbered notebook).
-CONVERTED = ("01", "02", "03", "04")
-NOTEBOOKS = sorted(p for p in LECTURES.glob("[0-9]*.ipynb") if p.name[:2] in CONVERTED)
+NOTEBOOKS = sorted(LECTURES.glob("[0-9]*.ipynb"))
 MAX_CODE_LINES = 20
 
 
