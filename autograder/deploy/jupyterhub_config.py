@@ -107,6 +107,9 @@ c.Authenticator.admin_users = set(instructors)
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [str(KIT_BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
+# A lecture starts with many logins at once: give each server time to start (defaults: 60/30 s).
+c.Spawner.start_timeout = 180
+c.Spawner.http_timeout = 180
 c.Spawner.notebook_dir = "~"
 c.Spawner.environment = {
     **SERVER_ENV,
