@@ -154,6 +154,8 @@ class StudentLab:
         """Replace the text of cell ``index`` as a person does: click, select all, type."""
         cell = self.page.locator(f"{NOTEBOOK} .jp-Cell").nth(index)
         cell.scroll_into_view_if_needed()
+        if "jp-MarkdownCell" in (cell.get_attribute("class") or ""):
+            cell.locator(".jp-MarkdownOutput").dblclick()      # a rendered text cell: edit it
         editor = cell.locator(".cm-content")
         editor.click()
         self.page.keyboard.press("Control+a")
