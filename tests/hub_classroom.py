@@ -65,10 +65,13 @@ def _link_or_copy(src: str, dst: str) -> None:
     os.chmod(dst, mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
 
 
-def _tree(src: Path, dst: Path, *ignore: str) -> None:
-    """``src`` laid out at ``dst`` for everyone: new folders 0755, files as :func:`_link_or_copy`."""
+def _tree(src: Path, dst: Path, *ignore: str, top_level_only: bool = False) -> None:
+    """``src`` laid out at ``dst`` for everyone: new folders 0755, files as :func:`_link_or_copy`,
+    without the names matching ``ignore`` (anywhere, or only directly in ``src``)."""
+    skip = shutil.ignore_patterns(*ignore)
     shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(*ignore) if ignore else None)
+                    ignore=lambda folder, names: skip(folder, names)
+                    if not top_level_only or Path(folder) == Path(src) else set())
     for folder, _, _ in os.walk(dst):
         os.chmod(folder, 0o755)
 
@@ -84,7 +87,7 @@ def install_kit(dest: Path) -> Path:
         shutil.copy2(lib, venv / "lib", follow_symlinks=False)
     site = venv / "lib" / VERSION / "site-packages"
     _tree(Path(sysconfig.get_path("purelib")), site, *[f"{name}*" for name in TEST_ONLY],
-          "__editable__*nnopt*", "*.egg-link")
+          "__editable__*nnopt*", "*.egg-link", top_level_only=True)     # numpy has _pytesttester.py
     (site / "nnopt_kit.pth").write_text(f"{dest / 'lib'}\n")          # pip install -e . of this copy
     for folder in ("share", "etc"):
         if (Path(sys.prefix) / folder).is_dir():
