@@ -50,6 +50,6 @@ c.GenerateFeedback.preprocessors = [GetGrades, StripHiddenTests, CSSHTMLHeaderPr
 
 # ...with its formulas typeset when it is written (the kit's MathJax, inline SVG): it shows them
 # offline and without running script, instead of loading MathJax 2.7.7 from a CDN.
-from autograder.deploy.hub.offline_math import TypesetHTMLExporter  # noqa: E402
+from autograder.offline_math import TypesetHTMLExporter  # noqa: E402
 
 c.GenerateFeedback.exporter_class = TypesetHTMLExporter

@@ -54,7 +54,7 @@ def test_node_packages_are_pinned_exactly():
 
 
 def test_typeset_turns_every_formula_into_svg_and_drops_the_cdn_loader():
-    from autograder.deploy.hub.offline_math import typeset
+    from autograder.offline_math import typeset
 
     page = ('<html><head><script src="https://cdn.example/mathjax/2.7.7/MathJax.js"></script>'
             '<script type="text/x-mathjax-config">MathJax.Hub.Config({})</script></head><body>'
@@ -68,7 +68,7 @@ def test_typeset_turns_every_formula_into_svg_and_drops_the_cdn_loader():
 
 
 def test_typeset_filters_what_student_tex_could_smuggle():
-    from autograder.deploy.hub.offline_math import typeset
+    from autograder.offline_math import typeset
 
     out = typeset(r'<p>$\href{javascript:alert(1)}{x}$ $\style{background:url(http://evil)}{y}$ '
                   r'$\require{extpfeil}$</p>')
@@ -77,7 +77,7 @@ def test_typeset_filters_what_student_tex_could_smuggle():
 
 
 def test_missing_mathjax_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from autograder.deploy.hub import offline_math
+    from autograder import offline_math
 
     monkeypatch.setattr(offline_math, "candidate_dirs", lambda: [tmp_path])
     with pytest.raises(offline_math.OfflineMathError, match="make web-deps"):

@@ -278,7 +278,7 @@ def feedback_page(nb: nbformat.NotebookNode) -> str:
     the exporter the kit's ``GenerateFeedback`` uses."""
     import nbgrader
 
-    from autograder.deploy.hub.offline_math import TypesetHTMLExporter
+    from autograder.offline_math import TypesetHTMLExporter
 
     formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
     for cell in nb.cells:

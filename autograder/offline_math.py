@@ -6,7 +6,7 @@ running their scripts, so even online a student sees raw TeX until they press "T
 :class:`TypesetHTMLExporter` (``c.GenerateFeedback.exporter_class`` in
 ``autograder/nbgrader_config.py``) writes nbgrader's page, then lets the kit's MathJax (the
 ``mathjax`` npm package the lecture site also serves) turn every formula into inline SVG and
-drop the CDN loader (``typeset.js`` beside this file). The page then needs no network, no
+drop the CDN loader (``deploy/hub/typeset.js``). The page then needs no network, no
 server and no script: it can be opened from the exchange, JupyterLab, a zip or an e-mail.
 
 Needs ``node`` and the kit's npm packages (``make web-deps``): in the kit that runs nbgrader, or
@@ -24,7 +24,8 @@ from typing import Any
 
 from nbconvert.exporters import HTMLExporter
 
-HERE = Path(__file__).resolve().parent
+#: ``typeset.js`` and the npm packages (``make web-deps``), beside the hub's configuration.
+HERE = Path(__file__).resolve().parent / "deploy" / "hub"
 SCRIPT = "typeset.js"
 #: Where ``npm ci`` puts MathJax, relative to a folder holding ``typeset.js``.
 MATHJAX = Path("node_modules") / "mathjax" / "es5"
@@ -37,8 +38,9 @@ class OfflineMathError(RuntimeError):
 
 
 def candidate_dirs() -> list[Path]:
-    """Folders that may hold ``typeset.js`` with MathJax installed: this one, then the one of
-    the kit whose ``nnopt`` package is importable (found without importing it)."""
+    """Folders that may hold ``typeset.js`` with MathJax installed: this kit's ``deploy/hub``,
+    then the one of the kit whose ``nnopt`` package is importable (found without importing it):
+    a grading clone without ``npm ci``, or without ``deploy/``, uses the server's kit."""
     dirs = [HERE]
     spec = importlib.util.find_spec("nnopt")
     if spec and spec.origin:
