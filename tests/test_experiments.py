@@ -116,7 +116,7 @@ def test_ensemble_beats_its_average_member():
 @pytest.mark.parametrize("call, match", [
     (lambda d: ex.compare_optimizers([nnopt.Adam()], d), "not an optimizer instance"),
     (lambda d: ex.compare_optimizers([lambda: "adam"], d), "not an nnopt optimizer"),
-    (lambda d: ex.compare_optimizers(["sgd"], d), "bad hyperparameters"),
+    (lambda d: ex.compare_optimizers(["sgd"], d), "Invalid hyperparameters"),
     (lambda d: ex.lr_sweep("lbfgs", data=d), "unknown optimizer"),
     (lambda d: ex.lr_sweep("adam", lrs=[-1e-3], data=d), "positive"),
     (lambda d: ex.compare_optimizers(["adam"], d, seeds=()), "seeds"),

@@ -20,6 +20,6 @@ def test_show_source_displays_the_real_code(monkeypatch):
     shown = []
     monkeypatch.setattr(notebook, "display", shown.append)
     notebook.show_source(nnopt.SGD._update)
-    assert shown[0].data.startswith("```python\n    def _update(") and "_axpy(-c[\"lr\"], g, p)" in shown[0].data
+    assert shown[0].data.startswith("```python\n    def _update(") and "p -= c[\"lr\"] * g" in shown[0].data
     with pytest.raises(ValueError, match="at least one"):
         notebook.show_source()

@@ -82,9 +82,9 @@ def test_limit_errors():
         st.stability_limit(nnopt.AdaDelta())
     with pytest.raises(ValueError, match="> 0"):
         st.stability_limit(nnopt.SGD(0.0))
-    with pytest.raises(ValueError, match="does not precondition"):
+    with pytest.raises(ValueError, match="expected one that preconditions its steps"):
         st.preconditioner(nnopt.SGD(0.1))
-    with pytest.raises(ValueError, match="not taken a step"):
+    with pytest.raises(ValueError, match="expected one that has taken a step"):
         st.preconditioner(nnopt.Adam())
     assert not st.is_preconditioned(nnopt.AdaDelta())
 

@@ -10,25 +10,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from .adam_variants import AMSGrad, Adamax, AdamW, Nadam
 from .clipping import clip_by_global_norm, clip_by_value
-from .optimizers import (
-    SGD,
-    AdaDelta,
-    AdaGrad,
-    Adam,
-    Adamax,
-    AdamW,
-    AMSGrad,
-    Momentum,
-    Nadam,
-    Nesterov,
-    NonFiniteGradient,
-    Optimizer,
-    RMSProp,
-    RMSPropNesterov,
-    OPTIMIZERS,
-    make_optimizer,
-)
+from .optimizer_base import OPTIMIZERS, NonFiniteGradient, Optimizer, make_optimizer
+from .optimizers import SGD, AdaDelta, AdaGrad, Adam, Momentum, Nesterov, RMSProp, RMSPropNesterov
 from . import schedules
 
 __version__ = "0.1.0"

@@ -51,7 +51,7 @@ from . import plots
 from .curvature import HessianOperator, lanczos, preconditioned
 from .data import Dataset, Split, check_int, load_digits, spirals
 from .models import MLP, SoftmaxRegression
-from .optimizers import AdaGrad, Adam, AMSGrad, Momentum, Nesterov, Optimizer, RMSProp, SGD, make_optimizer
+from .optimizer_base import OPTIMIZERS, Optimizer, make_optimizer
 from .second_order import ModelObjective, newton
 from .train import History, StepInfo, fit
 from .widgets import _STYLE, _WIDE, Explorer, View, _defaults, _explorer_figure, _static
@@ -60,38 +60,17 @@ __all__ = ["stability_limit", "is_preconditioned", "preconditioner", "SharpnessT
            "train_tracked", "draw_loss", "draw_sharpness", "plot_tracked", "Problem", "get_problem", "limit_lr",
            "plot_stability_experiment", "stability_explorer"]
 
-_UNSUPPORTED = ("a stability limit is known for SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam and "
-                "AMSGrad (see nnopt.stability), not for {}")
-
-
-def _lr(optimizer: Optimizer) -> float:
-    lr = optimizer.current_lr()
-    if not lr > 0:
-        raise ValueError(f"the learning rate must be > 0 for a stability limit, got {lr!r}")
-    return lr
-
-
 def stability_limit(optimizer: Optimizer) -> float:
     r"""The largest curvature the optimizer's next step tolerates (table in the module
-    docstring), e.g. ``2 / lr`` for SGD. For AdaGrad, RMSProp, Adam and AMSGrad it bounds
-    the preconditioned sharpness :math:`\lambda_{max}(D^{-1}H)`."""
-    if type(optimizer) in (SGD, AdaGrad, RMSProp):
-        return 2.0 / _lr(optimizer)
-    if type(optimizer) is Momentum:
-        return 2.0 * (1.0 + optimizer.momentum) / _lr(optimizer)
-    if type(optimizer) is Nesterov:
-        a = optimizer.momentum
-        return (2.0 + 2.0 * a) / ((1.0 + 2.0 * a) * _lr(optimizer))
-    if type(optimizer) in (Adam, AMSGrad):
-        b = optimizer.beta1
-        return (2.0 + 2.0 * b) / ((1.0 - b) * _lr(optimizer))
-    raise ValueError(_UNSUPPORTED.format(type(optimizer).__name__))
+    docstring), e.g. ``2 / lr`` for SGD: :meth:`nnopt.Optimizer.stability_limit`. For AdaGrad,
+    RMSProp, Adam and AMSGrad it bounds the preconditioned sharpness :math:`\lambda_{max}(D^{-1}H)`."""
+    return optimizer.stability_limit()
 
 
 def is_preconditioned(optimizer: Optimizer) -> bool:
-    """Whether the optimizer's stability limit is on :math:`D^{-1}H` rather than :math:`H`
-    (False for optimizers without a known limit)."""
-    return type(optimizer) in (AdaGrad, RMSProp, Adam, AMSGrad)
+    """Whether the optimizer divides its step by a diagonal :math:`D` built from past
+    gradients, so that its stability limit is on :math:`D^{-1}H` rather than :math:`H`."""
+    return optimizer.preconditioned
 
 
 def preconditioner(optimizer: Optimizer) -> np.ndarray:
@@ -102,22 +81,10 @@ def preconditioner(optimizer: Optimizer) -> np.ndarray:
         AdaGrad   d = delta + sqrt(r)
         RMSProp   d = sqrt(r + delta)        (sqrt(r) + delta with eps_inside_sqrt=False)
         Adam      d = sqrt(r_hat + delta),   r_hat = r / (1 - beta2^t)   (AMSGrad: max of r)
+
+    :meth:`nnopt.Optimizer.preconditioner`; each class computes its own ``_denominator``.
     """
-    if not is_preconditioned(optimizer):
-        raise ValueError(f"{type(optimizer).__name__} does not precondition its steps")
-    if optimizer.t == 0:
-        raise ValueError(f"{type(optimizer).__name__} has not taken a step yet: its denominator "
-                         "(built from past gradients) does not exist")
-    state = optimizer.state_dict()["state"]
-    key = "r_max" if type(optimizer) is AMSGrad else "r"
-    r = np.concatenate([s[key].ravel() for s in state]).astype(np.float64)
-    if type(optimizer) is AdaGrad:
-        return optimizer.eps + np.sqrt(r)
-    if type(optimizer) in (Adam, AMSGrad):
-        r /= 1.0 - optimizer.beta2 ** optimizer.t
-    if optimizer.eps_inside_sqrt:
-        return np.sqrt(r + optimizer.eps)
-    return np.sqrt(r) + optimizer.eps
+    return optimizer.preconditioner()
 
 
 class SharpnessTracker:
@@ -157,8 +124,8 @@ class SharpnessTracker:
         with np.errstate(over="ignore", invalid="ignore"):
             try:
                 H = HessianOperator(model, self.X, self.y)
-                if optimizer is not None and is_preconditioned(optimizer):
-                    H = preconditioned(H, preconditioner(optimizer))
+                if optimizer is not None and optimizer.preconditioned:
+                    H = preconditioned(H, optimizer.preconditioner())
                 v0 = self._vector if self._vector is not None and self._vector.shape == (H.shape[0],) else None
                 eig = lanczos(H, k=1, tol=self.tol, max_iter=self.max_iter, v0=v0)
             except FloatingPointError:
@@ -171,8 +138,8 @@ class SharpnessTracker:
         value = self.measure(model, optimizer)
         self.steps.append(int(step))
         self.sharpness.append(value)
-        known = optimizer is not None and type(optimizer).name in _LIMIT_FORMULAS
-        self.limits.append(stability_limit(optimizer) if known else math.nan)
+        known = optimizer is not None and optimizer.limit_formula is not None
+        self.limits.append(optimizer.stability_limit() if known else math.nan)
         return value
 
     def __call__(self, info: StepInfo) -> None:
@@ -245,19 +212,14 @@ def train_tracked(model: MLP, data, optimizer: Optimizer | str, steps: int, ever
                   shuffle=False, progress=False, callbacks=[tracker])
     label = label if label is not None else repr(optimizer)
     return TrackedRun(label, history, np.array(tracker.steps), np.array(tracker.sharpness),
-                      np.array(tracker.limits), is_preconditioned(optimizer), _limit_label(optimizer.name))
+                      np.array(tracker.limits), optimizer.preconditioned, _limit_label(type(optimizer)))
 
 
 # ------------------------------------------------------------------- figures
-#: Each optimizer's limit as a formula in x: the curvature limit is the formula with x = lr, the
-#: largest stable lr for a given sharpness is the same formula with x = lambda_max.
-_LIMIT_FORMULAS = {"sgd": "2/{x}", "adagrad": "2/{x}", "rmsprop": "2/{x}",
-                   "momentum": r"2(1+$\alpha$)/{x}", "nesterov": r"(2+2$\alpha$)/((1+2$\alpha$) {x})",
-                   "adam": r"(2+2$\beta_1$)/((1-$\beta_1$) {x})", "amsgrad": r"(2+2$\beta_1$)/((1-$\beta_1$) {x})"}
-
-
-def _limit_label(optimizer: str, x: str = "lr") -> str:
-    return _LIMIT_FORMULAS.get(optimizer, "limit").format(x=x)
+def _limit_label(optimizer: type[Optimizer], x: str = "lr") -> str:
+    """The optimizer's limit as a formula in ``x``: the curvature limit with x = lr, the largest
+    stable lr for a given sharpness with x = lambda_max."""
+    return (optimizer.limit_formula or "limit").format(x=x)
 
 
 def draw_loss(ax: Axes, runs: Sequence[TrackedRun], title: str = "full-batch training loss",
@@ -412,7 +374,7 @@ class _StabilityView(View):
                             ylabel=f"{excess} after {p.steps} steps",
                             title=f"{problem}: {plots.display_name(optimizer)}, lr sweep")
         self.limit_line = self.ax_sweep.axvline(lr_star, color="black", ls="--",
-                                                label=f"limit: lr = {_limit_label(optimizer, LAMBDA0)} = {lr_star:.3g}")
+                                                label=f"limit: lr = {_limit_label(OPTIMIZERS[optimizer], LAMBDA0)} = {lr_star:.3g}")
         self.ax_sweep.axvline(lr, color=plots.DIVERGED_COLOR if run.diverged else "C2", lw=2,
                               label=f"this run: lr = {lr:.3g}")
         self.ax_sweep.legend(fontsize=7)
