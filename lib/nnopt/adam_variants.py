@@ -27,9 +27,6 @@ class _Betas(Optimizer):
         self.beta2 = check_unit("beta2", beta2)
         self.eps = check_nonneg("eps", eps)
 
-    def _extra_hyperparams(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-
 
 class Adamax(_Betas):
     r"""Adamax (Kingma & Ba 2015, Alg. 2): Adam with the infinity norm.
@@ -91,9 +88,6 @@ class AdamW(Adam):
         self.weight_decay = check_nonneg("weight_decay", weight_decay)
         super().__init__(lr, beta1, beta2, eps, eps_inside_sqrt, nonfinite=nonfinite)
 
-    def _extra_hyperparams(self):
-        return {**super()._extra_hyperparams(), "weight_decay": self.weight_decay}
-
     def _update(self, p, g, state, c):
         p *= 1 - c["lr"] * self.weight_decay                     # theta <- theta (1 - eps lambda)
         super()._update(p, g, state, c)                          # the Adam step
@@ -125,9 +119,6 @@ class Nadam(_Betas):
         self._init_betas(beta1, beta2, eps)
         self.momentum_decay = check_nonneg("momentum_decay", momentum_decay)
         super().__init__(lr, nonfinite=nonfinite)
-
-    def _extra_hyperparams(self):
-        return {**super()._extra_hyperparams(), "momentum_decay": self.momentum_decay}
 
     def _initial_scalars(self):
         return {"mu_product": 1.0}

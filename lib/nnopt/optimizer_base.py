@@ -19,9 +19,6 @@ The contract (tests and notebooks rely on it)::
             self.beta2 = check_unit("beta2", beta2)
             super().__init__(lr, nonfinite=nonfinite)
 
-        def _extra_hyperparams(self):                         # repr, state_dict
-            return {"beta1": self.beta1, "beta2": self.beta2}
-
         def _update(self, p, g, state, c):                   # the algorithm box, line by line
             m = state["m"]
             p -= c["lr"] * np.sign(self.beta1 * m + (1 - self.beta1) * g)
@@ -45,7 +42,8 @@ The hooks, all optional except ``_update``:
 ``_initial_scalars()``
     Scalar state carried across steps (e.g. Nadam's momentum product, in ``self._scalars``).
 ``_extra_hyperparams()``
-    The constructor's hyperparameters besides ``lr`` (``repr``, ``state_dict`` checks).
+    The hyperparameters besides ``lr`` (``repr``, ``state_dict`` checks); by default the
+    constructor's parameters, read from the attributes of the same names.
 
 Facts the curvature analysis (:mod:`nnopt.stability`) asks every optimizer:
 ``limit_formula``/``_stability_limit(lr)`` (the largest curvature its step tolerates) and
@@ -61,7 +59,7 @@ from typing import Any, ClassVar, Union
 import numpy as np
 
 from .inplace import sum_of_squares
-from .validation import FLOAT_DTYPES, Described, check_choice, check_int, check_nonneg, check_number, invalid, show
+from .validation import FLOAT_DTYPES, Described, check_arguments, check_choice, check_int, check_nonneg, check_number, invalid, show
 
 Array = np.ndarray
 Params = Union[Sequence[Array], Mapping[str, Array]]
@@ -95,8 +93,8 @@ def _structure(params: Params, grads: Params) -> tuple[list[str], list[Array], l
     labels, ps = _entries(params, "params")
     if isinstance(params, Mapping) != isinstance(grads, Mapping):
         kind = "a dict" if isinstance(params, Mapping) else "a list"
-        raise invalid("grads", Described(type(grads).__name__), f"{kind} like params (params and grads must both be dicts "
-                                                     "or both be lists)")
+        raise invalid("grads", Described(type(grads).__name__), f"{kind} like params: params and grads must both be dicts "
+                                                     "or both be lists")
     if isinstance(params, Mapping):
         if set(params) != set(grads):
             missing = [k for k in params if k not in grads]
@@ -172,7 +170,10 @@ class Optimizer:
         return {"lr": self.lr, **self._extra_hyperparams()}
 
     def _extra_hyperparams(self) -> dict[str, Any]:
-        return {}
+        """The constructor's parameters other than ``lr`` and ``nonfinite``, read from the
+        attributes of the same names (``self.beta1`` ...); override if they differ."""
+        names = inspect.signature(type(self)).parameters
+        return {name: getattr(self, name) for name in names if name not in ("lr", "nonfinite")}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams().items())
@@ -269,6 +270,7 @@ class Optimizer:
             if bad:  # (a huge but finite gradient can overflow g.g; then it is not "bad")
                 if self.nonfinite == "skip":
                     self.skipped_steps += 1
+                    self.last_grad_norm = math.sqrt(sum(squares))
                     return
                 raise NonFiniteGradient(f"Invalid {', '.join(bad)}: NaN or inf values (expected finite "
                                         "gradients); nothing was updated")
@@ -290,8 +292,8 @@ class Optimizer:
         if self._state is None:
             return
         if labels != self._labels:
-            raise invalid("params", labels, f"the arrays of the first step, {self._labels} (call reset() to "
-                                            "start over)")
+            raise invalid("params", labels, f"the arrays of the first step, {self._labels}; call reset() to "
+                                            "start over")
         for label, p, s in zip(labels, ps, self._state):
             for name, a in s.items():
                 if a.shape != p.shape or a.dtype != p.dtype:
@@ -341,8 +343,8 @@ class Optimizer:
             known = [cls.__name__ for cls in OPTIMIZERS.values() if cls.preconditioned]
             raise invalid("optimizer", self, f"one that preconditions its steps: {', '.join(known)}")
         if self.t == 0 or self._state is None:
-            raise invalid("optimizer", self, "one that has taken a step (its denominator is built from past "
-                                             "gradients)")
+            raise invalid("optimizer", self, "one that has taken a step: its denominator is built from past "
+                                             "gradients")
         return np.concatenate([self._denominator({k: v.astype(np.float64) for k, v in s.items()}).ravel()
                                for s in self._state])
 
@@ -357,12 +359,5 @@ def make_optimizer(name: str, **hyperparams: Any) -> Optimizer:
     cls = OPTIMIZERS.get(_ALIASES.get(key, key))
     if cls is None:
         raise invalid("optimizer", name, f"one of {sorted(OPTIMIZERS)}")
-    signature = inspect.signature(cls)
-    try:
-        signature.bind(**hyperparams)
-    except TypeError:
-        required = [n for n, p in signature.parameters.items() if p.default is inspect.Parameter.empty]
-        raise invalid(f"hyperparameters for {cls.name!r}", hyperparams,
-                      f"keyword arguments among {list(signature.parameters)}"
-                      + (f", with {required} required" if required else "")) from None
+    check_arguments(f"hyperparameters for {cls.name!r}", cls, hyperparams)
     return cls(**hyperparams)

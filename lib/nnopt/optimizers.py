@@ -90,9 +90,6 @@ class Momentum(Optimizer):
         self.momentum = check_unit("momentum", momentum)
         super().__init__(lr, nonfinite=nonfinite)
 
-    def _extra_hyperparams(self):
-        return {"momentum": self.momentum}
-
     def _update(self, p, g, state, c):
         v = state["v"]
         v[...] = self.momentum * v - c["lr"] * g                 # v <- alpha v - eps g
@@ -168,9 +165,6 @@ class Nesterov(_LookAhead):
     aliases = ("nag",)
     limit_formula = r"(2+2$\alpha$)/((1+2$\alpha$) {x})"
 
-    def _extra_hyperparams(self):
-        return {"momentum": self.momentum}
-
     def _step_direction(self, g, state, c):
         return -c["lr"] * g                                      # d = -eps g
 
@@ -201,9 +195,6 @@ class AdaGrad(Optimizer):
     def __init__(self, lr: LearningRate = 1e-2, eps: float = 1e-7, *, nonfinite: str = "raise"):
         self.eps = check_nonneg("eps", eps)
         super().__init__(lr, nonfinite=nonfinite)
-
-    def _extra_hyperparams(self):
-        return {"eps": self.eps}
 
     def _update(self, p, g, state, c):
         r = state["r"]
@@ -265,9 +256,6 @@ class RMSProp(_RMSMixin, Optimizer):
         self._init_rms(rho, eps, eps_inside_sqrt)
         super().__init__(lr, nonfinite=nonfinite)
 
-    def _extra_hyperparams(self):
-        return {"rho": self.rho, "eps": self.eps, "eps_inside_sqrt": self.eps_inside_sqrt}
-
     def _update(self, p, g, state, c):
         r = state["r"]
         r[...] = self.rho * r + (1 - self.rho) * g * g           # r <- rho r + (1 - rho) g * g
@@ -304,10 +292,6 @@ class RMSPropNesterov(_RMSMixin, _LookAhead):
         self._init_rms(rho, eps, eps_inside_sqrt)
         super().__init__(lr, momentum, nonfinite=nonfinite)
 
-    def _extra_hyperparams(self):
-        return {"rho": self.rho, "momentum": self.momentum, "eps": self.eps,
-                "eps_inside_sqrt": self.eps_inside_sqrt}
-
     def _step_direction(self, g, state, c):
         r = state["r"]
         r[...] = self.rho * r + (1 - self.rho) * g * g           # r <- rho r + (1 - rho) g * g
@@ -341,9 +325,6 @@ class AdaDelta(Optimizer):
         self.rho = check_unit("rho", rho)
         self.eps = check_nonneg("eps", eps)
         super().__init__(lr, nonfinite=nonfinite)
-
-    def _extra_hyperparams(self):
-        return {"rho": self.rho, "eps": self.eps}
 
     def _update(self, p, g, state, c):
         r, u, rho, eps = state["r"], state["u"], self.rho, self.eps
@@ -403,10 +384,6 @@ class Adam(Optimizer):
         self.eps = check_nonneg("eps", eps)
         self.eps_inside_sqrt = check_flag("eps_inside_sqrt", eps_inside_sqrt)
         super().__init__(lr, nonfinite=nonfinite)
-
-    def _extra_hyperparams(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "eps_inside_sqrt": self.eps_inside_sqrt}
 
     def _update(self, p, g, state, c):
         s, r, rho1, rho2 = state["s"], state["r"], self.beta1, self.beta2

@@ -9,14 +9,15 @@ Every check returns the value normalised (``check_number`` -> ``float``, ``check
 """
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 __all__ = ["invalid", "show", "Described", "check_number", "check_nonneg", "check_positive", "check_unit", "check_int",
-           "check_flag", "check_choice", "check_names", "check_float_dtype", "FLOAT_DTYPES"]
+           "check_flag", "check_choice", "check_names", "check_arguments", "check_float_dtype", "FLOAT_DTYPES"]
 
 #: The floating-point types the kit computes in (float16 rounds eps to 0 and overflows norms).
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -121,6 +122,18 @@ def check_names(name: str, given: Iterable[str], allowed: Collection[str]) -> No
         raise invalid(name, unknown, f"names among {sorted(allowed)}")
 
 
+def check_arguments(name: str, fn: Callable, kwargs: Mapping[str, Any]) -> None:
+    """``fn(**kwargs)`` would bind: every keyword is a parameter of ``fn`` and the required ones
+    are there (a message listing them instead of Python's TypeError naming some inner class)."""
+    signature = inspect.signature(fn)
+    try:
+        signature.bind(**kwargs)
+    except TypeError:
+        required = [n for n, p in signature.parameters.items() if p.default is inspect.Parameter.empty]
+        raise invalid(name, dict(kwargs), f"keyword arguments among {list(signature.parameters)}"
+                      + (f", with {required} required" if required else "")) from None
+
+
 def check_float_dtype(name: str, dtype: Any) -> np.dtype:
     """``np.dtype(dtype)`` if it is float32 or float64."""
     try:
@@ -128,5 +141,5 @@ def check_float_dtype(name: str, dtype: Any) -> np.dtype:
     except TypeError:
         dt = None
     if dt not in FLOAT_DTYPES:
-        raise invalid(name, dtype if dt is None else dt.name, "float32 or float64")
+        raise invalid(name, dtype if dt is None else dt, "float32 or float64")
     return dt
