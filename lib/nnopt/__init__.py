@@ -2,8 +2,9 @@
 and adaptive learning rates for neural networks.
 
 The optimizers, schedules and clipping helpers are imported eagerly (they are the
-core API); the heavier modules (training, plots, widgets, Theano) load on first use,
-e.g. ``nnopt.widgets.lr_explorer`` imports ipywidgets only when touched.
+core API, with :mod:`~nnopt.validation` and :mod:`~nnopt.inplace` under them); the heavier
+modules (training, plots, widgets, Theano) load on first use, e.g.
+``nnopt.widgets.lr_explorer`` imports ipywidgets only when touched.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from . import schedules
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = frozenset({
-    "surfaces", "second_order", "data", "models", "train", "experiments",
-    "plots", "widgets", "theano_compat", "grading", "curvature", "stability", "notebook",
+    "surfaces", "trajectory", "second_order", "data", "models", "train", "experiments", "figures", "plots",
+    "surface_plots", "widgets", "theano_compat", "grading", "curvature", "stability", "notebook",
 })
 
 

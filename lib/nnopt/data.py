@@ -25,8 +25,8 @@ from sklearn.model_selection import train_test_split
 
 from .validation import Described, check_float_dtype, check_int, check_nonneg, check_number, invalid
 
-__all__ = ["Split", "Dataset", "check_int", "check_x", "check_xy", "check_batch_size", "load_digits", "spirals", "moons",
-           "minibatches", "splits_of", "training_set", "cached_digits", "DataLike"]
+__all__ = ["Split", "Dataset", "check_int", "check_x", "check_xy", "check_batch_size", "load_digits", "spirals",
+           "moons", "minibatches", "splits_of", "training_set", "cached_digits", "DataLike"]
 
 SeedLike = int | np.random.Generator | None
 #: What the trainers accept as data: a Dataset, a Split, ``(X, y)`` or ``(X_train, y_train, X_val, y_val)``.

@@ -36,9 +36,10 @@ from .schedules import default_schedules
 from .train import History, fit, progress_enabled
 from .validation import Described, check_choice, check_int, invalid
 
-__all__ = ["LR_GRID", "RMSPROP_LR_GRID", "GOOD_LRS", "DEFAULT_OPTIMIZERS", "Config", "Run", "Results", "optimizer_factory",
-           "default_model", "run", "compare_optimizers", "lr_sweep", "default_schedules", "schedule_comparison",
-           "batch_size_study", "Ensemble", "ensemble", "race", "GradientNoise", "minibatch_gradient_noise"]
+__all__ = ["LR_GRID", "RMSPROP_LR_GRID", "GOOD_LRS", "DEFAULT_OPTIMIZERS", "Config", "Run", "Results",
+           "optimizer_factory", "default_model", "run", "compare_optimizers", "lr_sweep", "default_schedules",
+           "schedule_comparison", "batch_size_study", "Ensemble", "ensemble", "race", "GradientNoise",
+           "minibatch_gradient_noise"]
 
 #: Learning rates of the seed experiments (in their order); sweeps run them sorted.
 LR_GRID = (1e-4, 5e-3, 3e-3, 1e-3, 1e-2)

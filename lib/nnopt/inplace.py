@@ -41,7 +41,7 @@ def axpy_(a: float, x: np.ndarray, y: np.ndarray) -> None:
         return
     flat = y.reshape(-1)
     result = axpy(x.reshape(-1), flat, a=a)
-    if result.ctypes.data != flat.ctypes.data:          # BLAS worked on a copy after all
+    if result is not flat:                               # BLAS worked on a copy after all
         flat[...] = result
 
 

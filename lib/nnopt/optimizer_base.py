@@ -59,7 +59,8 @@ from typing import Any, ClassVar, Union
 import numpy as np
 
 from .inplace import sum_of_squares
-from .validation import FLOAT_DTYPES, Described, check_arguments, check_choice, check_int, check_nonneg, check_number, invalid, show
+from .validation import (FLOAT_DTYPES, Described, check_arguments, check_choice, check_int, check_nonneg, check_number,
+                         invalid, show)
 
 Array = np.ndarray
 Params = Union[Sequence[Array], Mapping[str, Array]]
@@ -93,8 +94,8 @@ def _structure(params: Params, grads: Params) -> tuple[list[str], list[Array], l
     labels, ps = _entries(params, "params")
     if isinstance(params, Mapping) != isinstance(grads, Mapping):
         kind = "a dict" if isinstance(params, Mapping) else "a list"
-        raise invalid("grads", Described(type(grads).__name__), f"{kind} like params: params and grads must both be dicts "
-                                                     "or both be lists")
+        raise invalid("grads", Described(type(grads).__name__),
+                      f"{kind} like params: params and grads must both be dicts or both be lists")
     if isinstance(params, Mapping):
         if set(params) != set(grads):
             missing = [k for k in params if k not in grads]
@@ -112,7 +113,8 @@ def _structure(params: Params, grads: Params) -> tuple[list[str], list[Array], l
             raise invalid(f"{label} dtype", p.dtype, "float32 or float64; integer arrays cannot be updated in "
                                                      "place, and float16 rounds eps to 0 and overflows norms")
         if not p.flags.writeable:
-            raise invalid(label, Described("read-only array"), "a writeable array; the optimizer updates parameters in place")
+            raise invalid(label, Described("read-only array"),
+                          "a writeable array; the optimizer updates parameters in place")
         if not isinstance(g, np.ndarray):
             raise invalid(glabel, g, "a numpy array")
         if g.shape != p.shape:
@@ -185,9 +187,9 @@ class Optimizer:
             return self.lr
         value = self.lr(self.t)
         try:
-            return check_nonneg(f"lr schedule value at t={self.t}", value)
-        except ValueError as err:
-            raise ValueError(f"{err} from the schedule {self.lr!r}") from None
+            return check_nonneg("lr", value)
+        except ValueError:
+            raise invalid(f"lr at t={self.t}", value, f"a finite number >= 0 from the schedule {self.lr!r}") from None
 
     # ----- state
     def reset(self) -> None:
@@ -242,12 +244,12 @@ class Optimizer:
         scalars = {k: check_number(f"state_dict scalar {k}", v) for k, v in scalars.items()}
         labels, state = d.get("labels"), d.get("state")
         if (labels is None) != (state is None):
-            raise invalid("state_dict state", Described("labels without state" if state is None else "state without labels"),
-                          "both or neither")
+            what = "labels without state" if state is None else "state without labels"
+            raise invalid("state_dict state", Described(what), "both or neither")
         if state is not None:
             if len(state) != len(labels):
-                raise invalid("state_dict state", Described(f"{len(state)} entries"), f"{len(labels)}, one per parameter "
-                                                                           f"array in labels {show(labels)}")
+                raise invalid("state_dict state", Described(f"{len(state)} entries"),
+                              f"{len(labels)}, one per parameter array in labels {show(labels)}")
             for i, s in enumerate(state):
                 if not isinstance(s, Mapping) or set(s) != set(self.slots) \
                         or not all(isinstance(a, np.ndarray) and a.dtype in FLOAT_DTYPES for a in s.values()):

@@ -40,9 +40,6 @@ from .validation import check_flag, check_nonneg, check_unit
 __all__ = ["Optimizer", "NonFiniteGradient", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp",
            "RMSPropNesterov", "AdaDelta", "Adam", "OPTIMIZERS", "make_optimizer", "denominator"]
 
-_ema, _rms = ema_, rms_    # the names lecture 05 shows (cells 10, 15) until it shows the readable _update
-
-
 def denominator(r: Array, eps: float, inside: bool) -> Array:
     r""":math:`\sqrt{r + \delta}` (the boxes, ``inside``) or :math:`\sqrt{r} + \delta` (torch, Keras)."""
     return np.sqrt(r + eps) if inside else np.sqrt(r) + eps
@@ -391,7 +388,7 @@ class Adam(Optimizer):
         r[...] = rho2 * r + (1 - rho2) * g * g                   # r <- rho2 r + (1 - rho2) g * g
         s_hat = s / (1 - rho1 ** self.t)                         # s_hat <- s / (1 - rho1^t)
         r_hat = r / (1 - rho2 ** self.t)                         # r_hat <- r / (1 - rho2^t)
-        p -= c["lr"] * s_hat / denominator(r_hat, self.eps, self.eps_inside_sqrt)   # theta -= eps s_hat/sqrt(r_hat + delta)
+        p -= c["lr"] * s_hat / denominator(r_hat, self.eps, self.eps_inside_sqrt)   # theta <- theta - eps s_hat/rms
 
     def _denominator(self, state):
         return denominator(state["r"] / (1 - self.beta2 ** self.t), self.eps, self.eps_inside_sqrt)
@@ -416,3 +413,16 @@ class Adam(Optimizer):
 
     def _stability_limit(self, lr):
         return (2.0 + 2.0 * self.beta1) / ((1.0 - self.beta1) * lr)
+
+
+# --------------------------------------------------------------------------- names kept for old code
+_ema, _rms = ema_, rms_    # lecture 05 shows these (cells 10, 15); its new text shows the readable _update
+_ADAM_VARIANTS = ("Adamax", "AdamW", "Nadam", "AMSGrad")
+
+
+def __getattr__(name: str):
+    """``nnopt.optimizers.AdamW`` and the other Adam variants, which live in :mod:`nnopt.adam_variants`."""
+    if name in _ADAM_VARIANTS:
+        from . import adam_variants
+        return getattr(adam_variants, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,7 +35,8 @@ import numpy as np
 from .validation import check_arguments, check_choice, check_int, check_nonneg, check_number
 
 __all__ = ["Schedule", "constant", "step_decay", "inverse_time", "exponential", "linear_decay",
-           "cosine", "warmup", "SCHEDULES", "make_schedule", "build_schedule", "SCHEDULE_PARAMETERS", "default_schedules"]
+           "cosine", "warmup", "SCHEDULES", "make_schedule", "build_schedule", "SCHEDULE_PARAMETERS",
+           "default_schedules"]
 
 
 def _rate(schedule: "Schedule", name: str) -> None:

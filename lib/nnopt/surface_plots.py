@@ -27,7 +27,8 @@ def log_levels(values: np.ndarray, n: int = 20, span: float = 1e-4) -> np.ndarra
     finite = np.asarray(values, dtype=float)
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
-        raise invalid("surface values", Described("no finite values on the grid"), "finite values to choose contour levels from")
+        raise invalid("surface values", Described("no finite values on the grid"),
+                      "finite values to choose contour levels from")
     lo, hi = float(finite.min()), float(finite.max())
     if not hi > lo:                                   # flat surface: any two levels will do
         hi = lo + 1.0

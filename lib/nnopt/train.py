@@ -111,7 +111,7 @@ class History:
         if kind == "step":
             return [{**labels, "step": i, "loss": l, "lr": r, "grad_norm": g}
                     for i, (l, r, g) in enumerate(zip(self.step_loss, self.step_lr, self.step_grad_norm))]
-        raise ValueError(f"kind must be 'epoch' or 'step', got {kind!r}")
+        raise invalid("kind", kind, "'epoch' or 'step'")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable unless callbacks stored arrays in ``extra``)."""

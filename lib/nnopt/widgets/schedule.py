@@ -11,7 +11,8 @@ from .. import plots, schedules
 from ..data import Dataset, cached_digits
 from ..experiments import schedule_comparison
 from ..models import SoftmaxRegression
-from .view import STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, initial_values, log_slider, static_figure
+from .view import (STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, initial_values, log_slider,
+                   static_figure)
 
 __all__ = ["schedule_explorer", "plot_schedule_experiment", "ScheduleExplorer"]
 
@@ -67,8 +68,8 @@ class ScheduleExplorer(Explorer):
     def __init__(self, data: Dataset | None = None, **initial: Any):
         d = initial_values(plot_schedule_experiment, initial)
         controls = checked_controls(initial, lambda: {
-            "schedule": W.Dropdown(options=list(schedules.SCHEDULE_PARAMETERS), value=d["schedule"], description="schedule",
-                                   style=STYLE),
+            "schedule": W.Dropdown(options=list(schedules.SCHEDULE_PARAMETERS), value=d["schedule"],
+                                   description="schedule", style=STYLE),
             "lr0": log_slider(d["lr0"], 1e-4, 10.0, "initial lr ε₀ (log)"),
             "drop": W.FloatSlider(value=d["drop"], min=0.05, max=1.0, step=0.05, description="drop factor γ",
                                   style=STYLE, layout=WIDE),

@@ -107,7 +107,8 @@ def _bounds(control: W.Widget) -> tuple[float, float]:
     return control.min, control.max
 
 
-def checked_controls(requested: dict[str, Any], build: Callable[[], dict[str, W.ValueWidget]]) -> dict[str, W.ValueWidget]:
+def checked_controls(requested: dict[str, Any],
+                     build: Callable[[], dict[str, W.ValueWidget]]) -> dict[str, W.ValueWidget]:
     """Build the controls; a requested initial value they cannot show is a ValueError.
 
     (ipywidgets would raise a TraitError for an unknown option and silently clamp a number
