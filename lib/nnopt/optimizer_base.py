@@ -174,8 +174,9 @@ class Optimizer:
     def _extra_hyperparams(self) -> dict[str, Any]:
         """The constructor's parameters other than ``lr`` and ``nonfinite``, read from the
         attributes of the same names (``self.beta1`` ...); override if they differ."""
-        names = inspect.signature(type(self)).parameters
-        return {name: getattr(self, name) for name in names if name not in ("lr", "nonfinite")}
+        params = inspect.signature(type(self)).parameters.values()
+        return {p.name: getattr(self, p.name) for p in params if p.name not in ("lr", "nonfinite")
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams().items())
