@@ -17,18 +17,15 @@ Target (issue 3): ratio <= 1.5 at n >= 1e6. Usage:
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
 import nnopt
+from _bench import interleaved, machine, parser, write_results
 
 # name -> (nnopt kwargs, torch factory). Hyperparameters chosen so both do the same math.
 PEERS = {
@@ -56,21 +53,10 @@ def _split(n: int) -> list[int]:
     return sizes + [n - sum(sizes)]
 
 
-def _median_time(fn, reps: int) -> float:
-    fn()
-    fn()  # warm-up: state allocation, caches
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def copy_bandwidth(n: int, reps: int) -> float:
     """Bytes/s of np.copyto on n float32 (read n*4 + write n*4 bytes)."""
     src, dst = np.ones(n, np.float32), np.empty(n, np.float32)
-    return 8 * n / _median_time(lambda: np.copyto(dst, src), reps)
+    return 8 * n / statistics.median(interleaved({"copy": lambda: np.copyto(dst, src)}, reps, warmup=2)["copy"])
 
 
 def measure(name: str, n: int, threads: int, reps: int) -> dict:
@@ -85,9 +71,9 @@ def measure(name: str, n: int, threads: int, reps: int) -> dict:
     topt = factory(tparams)
     torch.set_num_threads(threads)
     with threadpool_limits(threads), torch.no_grad():
-        ours = _median_time(lambda: opt.step(params, grads), reps)
-        theirs = _median_time(topt.step, reps)
-    return {"ours": ours, "torch": theirs, "slots": len(opt.slots)}
+        times = interleaved({"ours": lambda: opt.step(params, grads), "torch": topt.step}, reps, warmup=2)
+    return {"ours": statistics.median(times["ours"]), "torch": statistics.median(times["torch"]),
+            "slots": len(opt.slots)}
 
 
 def peak_step_allocation(name: str, n: int) -> int:
@@ -108,10 +94,9 @@ def peak_step_allocation(name: str, n: int) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6, 1e7])
     ap.add_argument("--optimizers", nargs="+", default=list(PEERS))
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes]
     rows = []
@@ -137,33 +122,19 @@ def main() -> None:
     write(rows, bandwidth, args.out)
 
 
-def write(rows: list[dict], bandwidth: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"numpy": np.__version__, "torch": torch.__version__,
-            "copyto_GBps": {str(n): b / 1e9 for n, b in bandwidth.items()}}
-    (out / "optimizer_step.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [
-        "# Optimizer step: nnopt vs torch.optim (foreach, CPU, float32)",
-        "",
-        f"numpy {np.__version__}, torch {torch.__version__}; np.copyto bandwidth: "
-        + ", ".join(f"n={n:,d}: {b / 1e9:.1f} GB/s" for n, b in bandwidth.items()),
-        "",
-        "ratio = nnopt time / torch time (lower is better; target <= 1.5 at n >= 1e6). "
-        "'of copy' = ideal single-pass traffic / time, relative to np.copyto. "
-        "'peak alloc' = bytes a step allocates after warm-up (tracemalloc).",
-        "",
-        "| optimizer | n | nnopt ms 1t | torch ms 1t | ratio 1t | nnopt ms 2t | torch ms 2t | ratio 2t "
-        "| GB/s | of copy | peak alloc |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['optimizer']} | {r['n']:.0e} | {r['ours_ms_1t']:.2f} | {r['torch_ms_1t']:.2f} | "
-            f"{r['ratio_1t']:.2f} | {r['ours_ms_2t']:.2f} | {r['torch_ms_2t']:.2f} | {r['ratio_2t']:.2f} | "
-            f"{r['achieved_GBps']:.1f} | {100 * r['copy_fraction']:.0f}% | {r['peak_step_alloc_bytes']:,d} B |")
-    lines += ["", *[f"* {k}: {v}" for k, v in PEER_NOTE.items()]]
-    (out / "optimizer_step.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'optimizer_step.md'}")
+def write(rows: list[dict], bandwidth: dict, out) -> None:
+    meta = machine(torch=torch.__version__, copyto_GBps={str(n): b / 1e9 for n, b in bandwidth.items()})
+    columns = [("optimizer", "optimizer", "{}"), ("n", "n", "{:.0e}"), ("nnopt ms 1t", "ours_ms_1t", "{:.2f}"),
+               ("torch ms 1t", "torch_ms_1t", "{:.2f}"), ("ratio 1t", "ratio_1t", "{:.2f}"),
+               ("nnopt ms 2t", "ours_ms_2t", "{:.2f}"), ("torch ms 2t", "torch_ms_2t", "{:.2f}"),
+               ("ratio 2t", "ratio_2t", "{:.2f}"), ("GB/s", "achieved_GBps", "{:.1f}"),
+               ("of copy", "copy_fraction", "{:.0%}"), ("peak alloc B", "peak_step_alloc_bytes", "{:,d}")]
+    notes = ["np.copyto bandwidth: " + ", ".join(f"n={n:,d}: {b / 1e9:.1f} GB/s" for n, b in bandwidth.items()),
+             "ratio = nnopt time / torch time, medians of interleaved steps (lower is better; target <= 1.5 at "
+             "n >= 1e6). 'of copy' = ideal single-pass traffic / time, relative to np.copyto. 'peak alloc' = "
+             "bytes a step allocates after warm-up (tracemalloc)."]
+    write_results("optimizer_step", out, rows, title="Optimizer step: nnopt vs torch.optim (foreach, CPU, float32)",
+                  columns=columns, meta=meta, notes=notes, footer=[f"* {k}: {v}" for k, v in PEER_NOTE.items()])
 
 
 if __name__ == "__main__":
