@@ -31,26 +31,22 @@ from typing import Any
 
 import numpy as np
 
+from .validation import Described, check_unit, invalid
+
 __all__ = ["ema", "wiggle", "UpdateRatio"]
-
-
-def _beta(beta: Any) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating)) or not 0 <= beta < 1:
-        raise ValueError(f"Invalid beta: {beta!r} (expected a number in [0, 1))")
-    return float(beta)
 
 
 def _series(name: str, values: Any) -> np.ndarray:
     array = np.asarray(values, dtype=float)
     if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"Invalid {name}: an array of shape {array.shape} (expected a non-empty 1-D sequence)")
+        raise invalid(name, array, "a non-empty 1-D sequence")
     return array
 
 
 def ema(values: Sequence[float], beta: float = 0.9) -> np.ndarray:
     r"""Bias-corrected exponential moving average :math:`\hat m_t` of ``values`` (see above)."""
     values = _series("values", values)
-    beta = _beta(beta)
+    beta = check_unit("beta", beta)
     out = np.empty_like(values)
     m = 0.0
     for t, value in enumerate(values, start=1):
@@ -63,7 +59,7 @@ def wiggle(losses: Sequence[float], beta: float = 0.9) -> float:
     r"""Relative scatter of a per-step loss around its :func:`ema` trend, over the second half."""
     losses = _series("losses", losses)
     if losses.size < 4:
-        raise ValueError(f"Invalid losses: {losses.size} values (expected at least 4)")
+        raise invalid("losses", Described(f"{losses.size} values"), "at least 4")
     trend = ema(losses, beta)
     half = losses.size // 2
     return float(np.std((losses[half:] - trend[half:]) / trend[half:]))
@@ -81,7 +77,7 @@ class UpdateRatio:
     def __init__(self, model: Any) -> None:
         params = getattr(model, "params", None)
         if not isinstance(params, dict) or not params:
-            raise ValueError(f"Invalid model: {model!r} (expected an object with a dict of parameter arrays)")
+            raise invalid("model", model, "an object with a dict of parameter arrays")
         self._previous = {name: np.array(p, dtype=float) for name, p in params.items()}
         self.ratios: dict[str, list[float]] = {name: [] for name in params}
 
@@ -96,8 +92,8 @@ class UpdateRatio:
     def median(self, name: str, start: int = 0) -> float:
         """Median ratio of array ``name`` over the steps from ``start`` on."""
         if name not in self.ratios:
-            raise ValueError(f"Invalid name: {name!r} (expected one of {sorted(self.ratios)})")
+            raise invalid("name", name, f"one of {sorted(self.ratios)}")
         values = np.array(self.ratios[name][start:], dtype=float)
         if values.size == 0:
-            raise ValueError(f"Invalid start: {start!r} (only {len(self.ratios[name])} steps recorded)")
+            raise invalid("start", start, f"less than the {len(self.ratios[name])} steps recorded")
         return float(np.nanmedian(values))

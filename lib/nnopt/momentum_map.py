@@ -56,6 +56,8 @@ from typing import Union
 import numpy as np
 import scipy.linalg
 
+from .validation import check_int, invalid
+
 ArrayLike = Union[float, np.ndarray]
 
 __all__ = ["iteration_matrix", "trace_det", "spectral_radius", "convergence_rate", "rate_map",
@@ -66,14 +68,14 @@ __all__ = ["iteration_matrix", "trace_det", "spectral_radius", "convergence_rate
 def _check_alpha(alpha: ArrayLike) -> np.ndarray:
     a = np.asarray(alpha, dtype=float)
     if not np.all((a >= 0) & (a < 1)):
-        raise ValueError(f"Invalid alpha: {alpha} (expected 0 <= alpha < 1)")
+        raise invalid("alpha", alpha, "0 <= alpha < 1")
     return a
 
 
 def _check_positive(value: ArrayLike, name: str) -> np.ndarray:
     v = np.asarray(value, dtype=float)
     if not np.all(np.isfinite(v) & (v > 0)):
-        raise ValueError(f"Invalid {name}: {value} (expected finite values > 0)")
+        raise invalid(name, value, "finite values > 0")
     return v
 
 
@@ -119,17 +121,17 @@ def rate_map(lrs, alphas, eigenvalues, nesterov: bool = False) -> np.ndarray:
 def critical_momentum(h: ArrayLike) -> np.ndarray:
     r"""Critical damping :math:`\alpha = (1 - \sqrt h)^2` for :math:`0 < h \le 1`: the roots of
     :math:`M(h, \alpha)` merge, the rate is :math:`1 - \sqrt h`, the fastest for that direction."""
-    h = _check_positive(h, "h")
-    if np.any(h > 1):
-        raise ValueError(f"Invalid h: {h} (expected 0 < h <= 1)")
-    return (1 - np.sqrt(h)) ** 2
+    values = _check_positive(h, "h")
+    if np.any(values > 1):
+        raise invalid("h", h, "0 < h <= 1")
+    return (1 - np.sqrt(values)) ** 2
 
 
 def polyak_parameters(lam_min: float, lam_max: float) -> tuple[float, float, float]:
     r"""Polyak's heavy-ball tuning for eigenvalues in [lam_min, lam_max]: (lr, alpha, rate)."""
     lam_min, lam_max = float(_check_positive(lam_min, "lam_min")), float(_check_positive(lam_max, "lam_max"))
     if lam_min > lam_max:
-        raise ValueError(f"Invalid lam_min: {lam_min} (expected <= lam_max = {lam_max})")
+        raise invalid("lam_min", lam_min, f"<= lam_max = {lam_max}")
     root_kappa = np.sqrt(lam_max / lam_min)
     lr = 4 / (np.sqrt(lam_max) + np.sqrt(lam_min)) ** 2
     rate = (root_kappa - 1) / (root_kappa + 1)
@@ -144,8 +146,7 @@ def eigencomponent_errors(lr: float, alpha: float, eigenvalues, x0, steps: int,
     """
     lam = _check_positive(eigenvalues, "eigenvalues").ravel()
     x0 = np.broadcast_to(np.asarray(x0, dtype=float), lam.shape)
-    if int(steps) != steps or steps < 0:
-        raise ValueError(f"Invalid steps: {steps} (expected an integer >= 0)")
+    steps = check_int("steps", steps, 0)
     state = np.stack([x0, np.zeros_like(x0)])               # (2, n): error and velocity
     mats = [iteration_matrix(lr * l, alpha, nesterov) for l in lam]
     out = [state[0].copy()]

@@ -48,21 +48,9 @@ import numpy as np
 from .diagnostics import ema
 from .optimizers import Optimizer, make_optimizer
 from .train import StepInfo, fit
+from .validation import check_int, check_positive, invalid
 
 __all__ = ["GridSearch", "widen_until_interior", "RangeTest", "lr_range_test", "exponential_ramp"]
-
-
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"Invalid {name}: {value!r} (expected a finite number > 0)")
-    return float(value)
-
-
-def _count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Invalid {name}: {value!r} (expected an integer >= {minimum})")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- widened grids
@@ -106,22 +94,22 @@ def widen_until_interior(score: Callable[[float], float], grid: Sequence[float] 
     See the module docstring for the rule. Each rate is evaluated once.
     """
     if not callable(score):
-        raise ValueError(f"Invalid score: {score!r} (expected a function lr -> number)")
+        raise invalid("score", score, "a function lr -> number")
     try:
         array = np.asarray(grid, dtype=float)
     except (TypeError, ValueError):
         array = np.empty((0, 0))
     if isinstance(grid, (str, bytes)) or array.ndim != 1 or array.size == 0:
-        raise ValueError(f"Invalid grid: {grid!r} (expected a non-empty 1-D sequence of learning rates)")
-    rates = sorted({_positive("grid entry", lr) for lr in array})
-    factor = _positive("factor", factor)
+        raise invalid("grid", grid, "a non-empty 1-D sequence of learning rates")
+    rates = sorted({check_positive("grid entry", lr) for lr in array})
+    factor = check_positive("factor", factor)
     if factor <= 1:
-        raise ValueError(f"Invalid factor: {factor!r} (expected a number > 1)")
-    max_added = _count("max_added", max_added, 0)
-    margin = _count("margin", margin, 1)
+        raise invalid("factor", factor, "a number > 1")
+    max_added = check_int("max_added", max_added, 0)
+    margin = check_int("margin", margin, 1)
     low, high = bounds
     if not (0 <= low < high):
-        raise ValueError(f"Invalid bounds: {bounds!r} (expected 0 <= low < high)")
+        raise invalid("bounds", bounds, "0 <= low < high")
     results = {lr: float(score(lr)) for lr in rates}
     added: list[float] = []
     while len(added) < max_added:
@@ -141,10 +129,10 @@ def widen_until_interior(score: Callable[[float], float], grid: Sequence[float] 
 # --------------------------------------------------------------------------- range test
 def exponential_ramp(lr_min: float, lr_max: float, steps: int) -> Callable[[int], float]:
     """The schedule ``t -> lr_min (lr_max/lr_min)^(t/(steps-1))`` (constant after ``steps``)."""
-    lr_min, lr_max = _positive("lr_min", lr_min), _positive("lr_max", lr_max)
+    lr_min, lr_max = check_positive("lr_min", lr_min), check_positive("lr_max", lr_max)
     if lr_max <= lr_min:
-        raise ValueError(f"Invalid lr_max: {lr_max!r} (expected a number > lr_min = {lr_min!r})")
-    steps = _count("steps", steps, 2)
+        raise invalid("lr_max", lr_max, f"a number > lr_min = {lr_min!r}")
+    steps = check_int("steps", steps, 2)
     ratio = lr_max / lr_min
 
     def ramp(t: int) -> float:
@@ -185,12 +173,12 @@ def lr_range_test(model: Any, optimizer: str | Callable[[Callable[[int], float]]
     """
     ramp = exponential_ramp(lr_min, lr_max, steps)
     ema([0.0], beta)                                            # checks beta before any training
-    stop_factor = _positive("stop_factor", stop_factor)
+    stop_factor = check_positive("stop_factor", stop_factor)
     if stop_factor <= 1:
-        raise ValueError(f"Invalid stop_factor: {stop_factor!r} (expected a number > 1)")
+        raise invalid("stop_factor", stop_factor, "a number > 1")
     opt = make_optimizer(optimizer, lr=ramp, **hyperparams) if isinstance(optimizer, str) else optimizer(ramp)
     if not isinstance(opt, Optimizer):
-        raise ValueError(f"Invalid optimizer: {optimizer!r} (expected a name or a function schedule -> optimizer)")
+        raise invalid("optimizer", optimizer, "a name or a function schedule -> optimizer")
     lrs: list[float] = []
     losses: list[float] = []
     reason = [f"reached lr_max after {steps} steps"]
