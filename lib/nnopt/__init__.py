@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 _LAZY_SUBMODULES = frozenset({
     "surfaces", "trajectory", "second_order", "data", "models", "train", "experiments", "figures", "plots",
     "surface_plots", "widgets", "theano_compat", "grading", "curvature", "stability", "notebook",
+    "momentum_map", "tuning", "diagnostics",
 })
 
 
