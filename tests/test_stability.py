@@ -7,6 +7,7 @@ import pytest
 
 import nnopt
 from nnopt import curvature as cv
+from nnopt import plots
 from nnopt import stability as st
 from nnopt.data import spirals
 from nnopt.models import MLP, SoftmaxRegression, flatten
@@ -184,10 +185,10 @@ def test_gradient_descent_on_the_mlp_sharpens_up_to_two_over_lr():
 
 def test_plot_tracked_draws_loss_sharpness_and_limit():
     run = st.train_tracked(MLP(5, (4,), 3, seed=0), (X, Y), "sgd", steps=5, every=1, lr=0.1, label="GD")
-    fig = st.plot_tracked([run], title="demo")
+    fig = plots.plot_tracked([run], title="demo")
     ax_loss, ax_sharp = fig.axes
     assert ax_loss.get_title() and ax_loss.get_xlabel() == "step" and ax_sharp.get_ylabel()
     limit_line = [line for line in ax_sharp.lines if line.get_linestyle() == "--"][0]
     np.testing.assert_allclose(limit_line.get_ydata(), 20.0)
     with pytest.raises(ValueError, match="at least one"):
-        st.plot_tracked([])
+        plots.plot_tracked([])

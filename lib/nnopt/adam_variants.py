@@ -39,6 +39,8 @@ class Adamax(_Betas):
     No box in the lecture. Deviation from the paper (which has no :math:`\delta`): the
     ``+ eps`` inside the max, as ``torch.optim.Adamax``, avoids 0/0 for entries whose
     gradient has always been 0. Matches ``torch.optim.Adamax`` exactly (same defaults).
+    Keras 2 and 3 keep :math:`u \leftarrow \max(\beta_2 u, |g|)` and add eps=1e-7 outside,
+    :math:`s/(u + \delta)`; their default rate is 0.002 (Keras 2) and 0.001 (Keras 3).
     """
 
     name = "adamax"
@@ -75,8 +77,11 @@ class AdamW(Adam):
     .. math:: \theta \leftarrow \theta (1 - \epsilon\lambda), \text{ then the Adam step}
 
     Defaults are torch's (weight_decay=1e-2, eps *outside* the root), so
-    ``AdamW(lr, weight_decay=w)`` == ``torch.optim.AdamW(lr, weight_decay=w)``. The decay adds
-    to the curvature the step sees, so Adam's stability limit does not apply.
+    ``AdamW(lr, weight_decay=w)`` == ``torch.optim.AdamW(lr, weight_decay=w)``. Like torch, the
+    decay is multiplied by ``lr``; Loshchilov & Hutter's Alg. 2 multiplies it by the schedule
+    factor :math:`\eta_t` only, so their :math:`\lambda` is torch's ``weight_decay * lr``
+    (Keras 3's default weight_decay is 0.004). The decay adds to the curvature the step sees,
+    so Adam's stability limit does not apply.
     """
 
     name = "adamw"
@@ -109,6 +114,9 @@ class Nadam(_Betas):
           \Big(\sqrt{r/(1-\beta_2^t)} + \delta\Big)
 
     Not in the lecture; defaults are torch's (lr=2e-3, momentum_decay :math:`\psi` = 4e-3).
+    Keras 3 uses the same form (learning_rate=0.001, eps=1e-7). The schedule starts at
+    :math:`\mu_1 \approx 0.5\beta_1` and rises slowly towards :math:`\beta_1` (lecture 05
+    computes how many steps it takes to reach :math:`0.9\beta_1`).
     """
 
     name = "nadam"
@@ -154,11 +162,17 @@ class Nadam(_Betas):
 
 
 class AMSGrad(Adam):
-    r"""AMSGrad (Reddi et al. 2018): Adam whose denominator uses the running maximum
-    :math:`r_{\max} \leftarrow \max(r_{\max}, r)`, so the effective step never grows.
+    r"""AMSGrad (Reddi et al. 2018) as ``torch.optim.Adam(amsgrad=True)``: Adam whose
+    denominator uses the running maximum of the raw second moment,
 
-    Not in the lecture. Defaults are torch's (eps outside the root):
-    ``AMSGrad(...)`` == ``torch.optim.Adam(..., amsgrad=True)``.
+    .. math::
+        r_{\max} \leftarrow \max(r_{\max}, r), \qquad
+        \theta \leftarrow \theta - \epsilon\, \hat s \Big/ \Big(\sqrt{r_{\max}/(1-\rho_2^t)} + \delta\Big)
+
+    In Reddi et al.'s version (no bias correction, a decaying rate) the effective step never
+    grows; with torch's bias correction it still can during the first ~:math:`1/(1-\rho_2)`
+    steps, while :math:`1-\rho_2^t` grows. Not in the lecture. Defaults are torch's (eps
+    outside the root): ``AMSGrad(...)`` == ``torch.optim.Adam(..., amsgrad=True)``.
     """
 
     name = "amsgrad"

@@ -181,7 +181,10 @@ class AdaGrad(Optimizer):
         \theta \leftarrow \theta - \frac{\epsilon}{\delta + \sqrt{r}} \odot g
 
     Default :math:`\delta = 10^{-7}` (the box). Same formula as ``torch.optim.Adagrad``
-    (whose default eps is 1e-10): ``AdaGrad(lr, eps=e)`` == ``Adagrad(lr, eps=e)``.
+    (whose default eps is 1e-10): ``AdaGrad(lr, eps=e)`` == ``Adagrad(lr, eps=e)``, and as
+    Keras 2's ``Adagrad()`` (lr=0.01, eps=1e-7 outside the root, :math:`r_0 = 0`):
+    ``AdaGrad(0.01, eps=1e-7)``. Keras 3 starts at :math:`r_0 = 0.1` with eps *inside* the
+    root (learning_rate=0.001), which no setting of this class reproduces (lecture 05, 5.9).
     """
 
     name = "adagrad"
@@ -238,9 +241,10 @@ class RMSProp(_RMSMixin, Optimizer):
         \theta \leftarrow \theta - \frac{\epsilon}{\sqrt{\delta + r}} \odot g
 
     Defaults follow the box: :math:`\rho = 0.9`, :math:`\delta = 10^{-6}` *inside* the
-    square root. ``torch.optim.RMSprop`` (and Keras) add eps *outside*:
+    square root. ``torch.optim.RMSprop`` and Keras 2 add eps *outside*:
     ``RMSProp(lr, rho=a, eps=e, eps_inside_sqrt=False)`` == ``RMSprop(lr, alpha=a, eps=e)``
-    exactly (torch's defaults: alpha=0.99, eps=1e-8).
+    exactly (torch's defaults: alpha=0.99, eps=1e-8; Keras 2's: lr=1e-3, rho=0.9, eps=1e-7).
+    Keras 3 adds eps=1e-7 *inside*, like the box: ``RMSProp(1e-3, 0.9, eps=1e-7)``.
     """
 
     name = "rmsprop"
@@ -274,8 +278,9 @@ class RMSPropNesterov(_RMSMixin, _LookAhead):
         v \leftarrow \alpha v - \frac{\epsilon}{\sqrt{\delta + r}} \odot g,\;
         \theta \leftarrow \theta + v
 
-    Deviation: the box divides by :math:`\sqrt{r}` with no :math:`\delta`, which divides
-    by zero wherever a gradient entry has always been 0; we add ``eps`` like Alg. 5.
+    Deviation: the box (like Goodfellow et al.'s Alg. 8.6) divides by :math:`\sqrt{r}` with
+    no :math:`\delta`, which divides by zero wherever a gradient entry has always been 0;
+    we add ``eps`` like Alg. 5.
     No ``torch.optim`` equivalent (torch's ``RMSprop(momentum=...)`` is heavy-ball,
     not Nesterov); tested against a direct transcription of the box.
     """
@@ -308,10 +313,15 @@ class AdaDelta(Optimizer):
         u \leftarrow \rho u + (1-\rho)\, \Delta\theta \odot \Delta\theta,\quad
         \theta \leftarrow \theta + \epsilon\, \Delta\theta
 
-    Deviation: the box omits :math:`\delta` in the numerator; with :math:`u = 0` at the
-    start the step would be 0 forever. ``lr`` (default 1, as in the paper) scales the
-    step like ``torch.optim.Adadelta``, which this matches exactly with the same
-    ``rho``/``eps`` (torch's defaults: rho=0.9, eps=1e-6; the paper's rho=0.95).
+    Deviation: the box prints :math:`\Delta\theta = -\frac{\sqrt u}{\sqrt r} \odot g`, with
+    :math:`\delta` only in its Require line and in neither root; with :math:`u = 0` at the
+    start that step is 0 forever. We use Zeiler's form (his Alg. 1), :math:`\delta` in both
+    roots. ``lr`` is not in the paper: it scales the step after ``u`` has accumulated the
+    unscaled :math:`\Delta\theta`, as in ``torch.optim.Adadelta`` and both Keras versions.
+    Torch and Keras 2 default to lr=1 (this class matches torch exactly with the same
+    ``rho``/``eps``; torch's defaults: rho=0.9, eps=1e-6; the paper's rho=0.95); Keras 3 to
+    lr=0.001, reproduced by ``AdaDelta(1e-3, 0.95, eps=1e-7)``, whose first step is 1000
+    times smaller.
     """
 
     name = "adadelta"
@@ -344,7 +354,7 @@ class AdaDelta(Optimizer):
 
 # --------------------------------------------------------------------------- Alg. 8
 class Adam(Optimizer):
-    r"""Adam (Alg. 8; Kingma & Ba 2015).
+    r"""Adam (Alg. 8; after Kingma & Ba 2015, Alg. 1).
 
     .. math::
         t \leftarrow t+1,\quad
@@ -354,14 +364,19 @@ class Adam(Optimizer):
         \theta \leftarrow \theta - \epsilon \frac{\hat s}{\sqrt{\hat r + \delta}}
 
     Defaults: :math:`\epsilon=10^{-3}, \rho_1=0.9, \rho_2=0.999, \delta=10^{-8}`, with
-    :math:`\delta` inside the root as in the box. ``torch.optim.Adam`` and the paper put
-    eps outside, :math:`\hat s/(\sqrt{\hat r}+\delta)`:
-    ``Adam(..., eps_inside_sqrt=False)`` == ``torch.optim.Adam(...)`` exactly.
+    :math:`\delta` inside the root as in the lecture's box. Kingma & Ba, Goodfellow et al.'s
+    Alg. 8.7 and ``torch.optim.Adam`` put eps outside, :math:`\hat s/(\sqrt{\hat r}+\delta)`:
+    ``Adam(..., eps_inside_sqrt=False)`` == ``torch.optim.Adam(...)`` exactly. Keras 2 and 3
+    use the paper's :math:`\hat\epsilon` form,
+    :math:`\epsilon\sqrt{1-\rho_2^t}/(1-\rho_1^t)\; s/(\sqrt r + \delta)` with
+    :math:`\delta = 10^{-7}`, which no constant setting of this class reproduces.
 
-    Errata of the box (fixed here): a stray "velocity update" line (Adam keeps no
-    velocity); ``t`` is incremented *before* the bias corrections, so the first step uses
-    ``t = 1`` (starting at t=1 and incrementing before use is off by one); one article
-    quotes :math:`\rho_2 = 0.99` -- the paper's default is 0.999.
+    Errata of the box (fixed here): an extra line :math:`v \leftarrow \alpha v -
+    \frac{\epsilon}{\sqrt r} g` whose ``v`` is never used (:math:`\alpha` is never declared):
+    a dead line, deleted, not a second momentum; the box starts at ``t = 1`` and increments
+    ``t`` before use, so its first step uses ``t = 2`` -- here ``t`` starts at 0 and the
+    first step uses ``t = 1``; one article quotes :math:`\rho_2 = 0.99` -- the paper's
+    default is 0.999.
 
     The fast path folds the bias corrections into two scalars (``_coefficients``),
     :math:`\hat s/\sqrt{\hat r + \delta} = \frac{\sqrt{b_2}}{b_1}\, s/\sqrt{r + \delta b_2}`
@@ -415,8 +430,7 @@ class Adam(Optimizer):
         return (2.0 + 2.0 * self.beta1) / ((1.0 - self.beta1) * lr)
 
 
-# --------------------------------------------------------------------------- names kept for old code
-_ema, _rms = ema_, rms_    # lecture 05 shows these (cells 10, 15); its new text shows the readable _update
+# --------------------------------------------------------------------------- the Adam variants
 _ADAM_VARIANTS = ("Adamax", "AdamW", "Nadam", "AMSGrad")
 
 

@@ -38,14 +38,13 @@ diverging. A :class:`SharpnessTracker` passed to :func:`nnopt.train.fit` records
 Each optimizer states its own facts (:meth:`nnopt.Optimizer.stability_limit`, ``limit_formula``,
 ``preconditioned``, :meth:`~nnopt.Optimizer.preconditioner`); this module asks for them. The
 figures are in :mod:`nnopt.plots` (:func:`~nnopt.plots.plot_tracked`), the explorer in
-:mod:`nnopt.widgets.stability` (also reachable here as ``stability_explorer``, loaded on first use).
+:mod:`nnopt.widgets.stability`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
@@ -53,17 +52,13 @@ from .curvature import HessianOperator, lanczos, preconditioned
 from .data import DataLike, load_digits, spirals, training_set
 from .models import MLP, SoftmaxRegression
 from .optimizer_base import Optimizer, make_optimizer
-from .plots import draw_loss, draw_sharpness, plot_tracked
 from .second_order import ModelObjective, newton
 from .train import History, StepInfo, fit
 from .validation import check_int, check_number, invalid
 
 __all__ = ["stability_limit", "is_preconditioned", "preconditioner", "SharpnessTracker", "TrackedRun",
            "train_tracked", "limit_label", "Problem", "get_problem", "limit_lr", "lr_sweep", "QUADRATIC_L2",
-           "PROBLEM_NAMES", "SWEEP_RATIOS", "draw_loss", "draw_sharpness", "plot_tracked"]
-#: Names that moved to nnopt.widgets.stability (the explorer), found here on first use so that
-#: importing this module loads no widget code.
-_EXPLORER_NAMES = ("stability_explorer", "plot_stability_experiment")
+           "PROBLEM_NAMES", "SWEEP_RATIOS"]
 
 
 def stability_limit(optimizer: Optimizer) -> float:
@@ -289,9 +284,3 @@ def lr_sweep(problem: str, optimizer: str) -> tuple[np.ndarray, np.ndarray]:
         finals.append(math.nan if h.diverged else h.train_loss[-1])
     return lrs, np.array(finals)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPLORER_NAMES:
-        from .widgets import stability as explorer
-        return getattr(explorer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
