@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Unicode
 
 from . import output_limits
-from .sandbox import OPT_OUT_WARNING, Sandbox
+from .sandbox import OPT_OUT_WARNING, Sandbox, SandboxUnavailable
 
 #: nbclient settings handed to the executor inside the sandbox (JSON-serialisable traits).
 EXECUTOR_TRAITS = ("timeout", "interrupt_on_timeout", "allow_errors", "raise_on_iopub_timeout",
@@ -111,8 +112,15 @@ class SandboxedExecute(Execute):
         coursedir = CourseDirectory(config=self.config)
         lab_files = Path(coursedir.root, coursedir.release_directory, lab)
         executor = {t: getattr(self, t) for t in EXECUTOR_TRAITS}
-        result = sandbox.run(nb, lab=lab, name=name, executor=executor, lab_files=lab_files,
-                             secrets=secret_paths(coursedir))
+        try:
+            result = sandbox.run(nb, lab=lab, name=name, executor=executor, lab_files=lab_files,
+                                 secrets=secret_paths(coursedir))
+        except SandboxUnavailable:
+            # nbgrader already wrote the sanitised copy there; no half-graded folder is left
+            build = Path(resources.get("metadata", {}).get("path", ""))
+            if build.is_dir() and Path(coursedir.root, coursedir.autograded_directory).resolve() in build.resolve().parents:
+                shutil.rmtree(build)
+            raise
         self._report(**base, status=result.status, reason=result.reason, seconds=result.seconds,
                      inner_seconds=result.inner_seconds, truncated_cells=result.truncated_cells)
         if result.status != "ok" or result.notebook is None:

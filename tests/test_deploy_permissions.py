@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder import pipeline
@@ -17,7 +18,8 @@ from conftest import REPO_ROOT
 
 INSTALL = REPO_ROOT / "autograder" / "deploy" / "install.sh"
 LAB = "lab1_sgd_momentum"
-MARKERS = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)")
+#: A solution or hidden-test region in a notebook or source file (what install.sh also refuses).
+MARKERS = re.compile(r"^[ #\"]*### BEGIN (SOLUTION|HIDDEN TESTS)", re.MULTILINE)
 
 
 def _unusable() -> str | None:
@@ -85,7 +87,8 @@ def test_the_kit_refuses_to_install_a_leaking_tree(tmp_path):
         pytest.skip(_unusable())
     repo = tmp_path / "repo"
     (repo / "labs").mkdir(parents=True)
-    (repo / "labs" / "lab.ipynb").write_text('{"source": ["    ### BEGIN SOLUTION\\n"]}\n')
+    leaking = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 0\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION")])
+    nbformat.write(leaking, str(repo / "labs" / "lab.ipynb"))
     for cmd in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
         subprocess.run(["git", "-C", str(repo), *cmd], check=True, capture_output=True)
     proc = subprocess.run([str(INSTALL), "student-kit", str(repo), str(tmp_path / "kit")],

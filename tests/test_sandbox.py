@@ -63,7 +63,8 @@ def withheld_module(monkeypatch):
 def test_withheld_paths_are_absent_and_replacements_are_read_only(withheld_module):
     """The mechanism issue 16 drives: a package made absent (not empty) by the hook, a module
     hidden by the caller, a file replaced by one the hook wrote, read-only; siblings stay."""
-    torch, pyplot, target = SITE / "torch", SITE / "matplotlib" / "pyplot.py", SITE / "typing_extensions.py"
+    import nnopt
+    torch, pyplot, target = SITE / "torch", SITE / "matplotlib" / "pyplot.py", Path(nnopt.__file__)
 
     def plan(lab, workdir):
         (workdir / "replacement.py").write_text("REPLACED_BY_HOOK = 1\n")

@@ -11,7 +11,7 @@
 #                                             clone of REPO (the instructors' private fork, with
 #                                             solutions/) owned by GRADER, 0700, in a 0700 home
 #
-# REPO is a git repository (path or URL) readable by root, and for `course` by GRADER.
+# REPO is a git repository (a path or URL) that root can read.
 set -euo pipefail
 
 #: Never in the students' kit (git pathspecs).
@@ -52,7 +52,8 @@ course() {
     exit 1
   fi
   chmod 0700 "$home"
-  runuser -u "$grader" -- git -c safe.directory='*' clone --quiet "$repo" "$dest"
+  git -c safe.directory='*' clone --quiet "$repo" "$dest"     # as root, who can read REPO
+  chown -R "$grader:$(id -gn "$grader")" "$dest"
   chmod 0700 "$dest"
   echo "cloned the course into $dest for $grader (0700; its home $home is 0700)"
 }
