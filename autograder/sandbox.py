@@ -264,8 +264,9 @@ class Sandbox(LoggingConfigurable):
         return {name: etc / name for name in files}
 
     def command(self, staging: Path, job_in: Path, env: Mapping[str, str], argv: Sequence[str],
-                hidden: Iterable = (), replaced: Mapping = {}, secrets: Iterable[Path] = ()) -> list[str]:
-        """The bwrap command of a job staged in ``staging`` (checked against ``secrets``)."""
+                hidden: Iterable = (), replaced: Mapping = {},
+                secrets: Iterable[Path] = ()) -> list[tuple[list[str], list[str]]]:
+        """The bwrap options of a job staged in ``staging`` (checked against ``secrets``)."""
         hide, replace = mounts.validate_withheld([*self.hidden_paths, *hidden],
                                                  {**self.replaced_paths, **dict(replaced)})
         environment = self.python_paths()
@@ -276,6 +277,21 @@ class Sandbox(LoggingConfigurable):
             disk_bytes=self.disk_limit, hidden=hide, replaced=replace, extra=extra)
         return mounts.command(bwrap=shutil.which(self.bwrap) or self.bwrap, filesystem=filesystem,
                               env=env, argv=argv, drop_to=self._drop_to())
+
+    def launcher(self, stages: Sequence[tuple[Sequence[str], Sequence[str]]],
+                 folder: Path) -> tuple[list[str], list[int]]:
+        """``(argv, fds)`` to start the bwrap ``stages`` (``sandbox_mounts.command``): each
+        stage's options in a file of ``folder``, read through an open descriptor
+        (``bwrap --args FD -- COMMAND``). Close ``fds`` once started."""
+        fds: list[int] = []
+        tail: list[str] = []
+        for i in reversed(range(len(stages))):
+            options, command = stages[i]
+            path = folder / f"bwrap-{i}.args"
+            path.write_bytes(b"".join(arg.encode() + b"\0" for arg in options))
+            fds.append(os.open(path, os.O_RDONLY))
+            tail = ["--args", str(fds[-1]), "--", *command, *tail]
+        return [shutil.which(self.bwrap) or self.bwrap, *tail], fds
 
     def check(self) -> None:
         """Start a trivial sandbox once per process; raise SandboxUnavailable with the fix."""
@@ -290,8 +306,13 @@ class Sandbox(LoggingConfigurable):
             job_in.mkdir(mode=0o755)
             job_in.chmod(0o755)
             argv = [sys.executable, "-E", "-s", "-c", "import os; os.listdir('/sandbox/in')"]
-            cmd = self.command(Path(tmp), job_in, self.kernel_environment("probe"), argv)
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            cmd, fds = self.launcher(self.command(Path(tmp), job_in, self.kernel_environment("probe"), argv),
+                                     Path(tmp))
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, pass_fds=fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
         if proc.returncode != 0:
             raise SandboxUnavailable(f"the grading sandbox cannot start:\n{proc.stderr.strip()[-2000:]}\n"
                                      f"Fix: {_fix_for(proc.stderr)}. {self._opt_out_hint()}")
@@ -322,10 +343,11 @@ class Sandbox(LoggingConfigurable):
             more_hidden, more_replaced = self.withheld(lab, workdir)
             argv = [sys.executable, "-E", "-s", str(mounts.RUNNER / "sandbox_exec.py"),
                     str(mounts.JOB_IN / "job.json")]
-            cmd = self.command(staging, job_in, env, argv, [*hidden, *more_hidden],
-                               {**dict(replaced), **more_replaced}, secrets)
+            stages = self.command(staging, job_in, env, argv, [*hidden, *more_hidden],
+                                  {**dict(replaced), **more_replaced}, secrets)
             sent = json.dumps(notebook).encode("utf-8")
-            raw, log, problem = self._execute(cmd, sent, len(sent) + 2 * self.notebook_output_limit + 4 * MiB)
+            raw, log, problem = self._execute(*self.launcher(stages, staging), sent,
+                                              len(sent) + 2 * self.notebook_output_limit + 4 * MiB)
         result = JobResult("error", problem, log=log.decode("utf-8", "replace"),
                            seconds=round(time.monotonic() - start, 3))
         if problem:
@@ -341,11 +363,15 @@ class Sandbox(LoggingConfigurable):
         result.truncated_cells = list(data.get("truncated_cells", []))
         return result
 
-    def _execute(self, cmd: list[str], notebook: bytes, cap: int) -> tuple[bytes, bytes, str]:
-        """Run ``cmd`` with ``notebook`` on its stdin; return (result bytes, log tail, problem),
-        where problem is "" if it ended by itself."""
-        proc = psutil.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    def _execute(self, cmd: list[str], fds: list[int], notebook: bytes, cap: int) -> tuple[bytes, bytes, str]:
+        """Run ``cmd`` (passing ``fds``) with ``notebook`` on its stdin; return (result bytes,
+        log tail, problem), where problem is "" if it ended by itself."""
+        try:
+            proc = psutil.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
         threading.Thread(target=_feed, args=(proc.stdin, notebook), daemon=True).start()
         deadline = time.monotonic() + self.wall_limit
         result, log, problem = bytearray(), bytearray(), ""

@@ -9,7 +9,8 @@ where ``/sandbox/runner`` holds only this file and ``output_limits.py`` (the res
 notebook comes on stdin and is never written to disk inside: it holds the hidden tests,
 and student code could read the file. Steps:
 
-1. keep the original stdout as the private **result channel** (a pipe read by the grader)
+1. close every inherited descriptor but 0-2; keep the original stdout as the private
+   **result channel** (a pipe read by the grader)
    and point fds 1 and 2 at the log pipe, so that nothing the kernel or its children write
    can reach the result; mark this process non-dumpable (no ``ptrace`` or
    ``/proc/<pid>/mem`` from student processes, which run as the same user);
@@ -201,6 +202,7 @@ def execute(job_dir: Path, notebook: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    os.closerange(3, 1 << 16)        # e.g. bwrap's option files: nothing of the grader's is left
     result_fd = os.dup(1)            # non-inheritable: the kernel never gets it
     os.dup2(2, 1)
     job_dir = Path(argv[1]).parent

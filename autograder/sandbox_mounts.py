@@ -188,13 +188,16 @@ def env_args(env: Mapping[str, str]) -> list[str]:
 
 
 def command(*, bwrap: str, filesystem: Sequence[str], env: Mapping[str, str], argv: Sequence[str],
-            drop_to: tuple[int, int] | None) -> list[str]:
-    """The whole command: one bwrap (``drop_to=None``) or root's outer bwrap + setpriv + inner."""
-    inside = [*env_args(env), "--chdir", str(ROOT), "--", *argv]
+            drop_to: tuple[int, int] | None) -> list[tuple[list[str], list[str]]]:
+    """Each bwrap of a job as ``(options, command)``: bwrap reads the options from a file
+    (``--args FD``, see ``Sandbox.launcher``), so that no command line in the sandbox shows
+    the grader's paths. One bwrap (``drop_to=None``), or as root the outer one, whose command
+    (``setpriv ... bwrap``) starts the inner one."""
+    inside = [*env_args(env), "--chdir", str(ROOT)]
     if drop_to is None:
-        return [bwrap, *USERNS, *NAMESPACES, *filesystem, *inside]
+        return [([*USERNS, *NAMESPACES, *filesystem, *inside], list(argv))]
     uid, gid = drop_to
-    return [bwrap, *NAMESPACES, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", *filesystem,
-            "--", "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-            "--inh-caps=-all", "--bounding-set=-all", "--",
-            bwrap, *USERNS, "--die-with-parent", "--dev-bind", "/", "/", *inside]
+    return [([*NAMESPACES, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", *filesystem],
+             ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
+              "--bounding-set=-all", "--", bwrap]),
+            ([*USERNS, "--die-with-parent", "--dev-bind", "/", "/", *inside], list(argv))]

@@ -92,6 +92,44 @@ def test_the_hook_is_called_with_the_lab_and_a_private_folder(withheld_module):
     assert lab == "lab3_handson" and existed and not workdir.exists()   # removed after the job
 
 
+@pytest.mark.slow
+def test_the_limits_are_the_configured_ones():
+    """CPU seconds, file size, processes and memory, set lower than the defaults."""
+    box = Sandbox(cpu_limit=2, file_size_limit=1 << 20, max_processes=40, memory_limit=1 << 30, disk_limit=8 << 20)
+    printed = _run(box, """
+import os, subprocess, sys, numpy as np
+spin = subprocess.run([sys.executable, "-c", "while True: pass"])
+print("cpu", spin.returncode)
+try:
+    open("big.bin", "wb").write(b"0" * (2 << 20))
+except OSError as exc:
+    print("file", exc.errno)
+children = []
+try:
+    for _ in range(100):
+        children.append(subprocess.Popen(["sleep", "60"]))
+except OSError as exc:
+    print("processes", len(children), exc.errno)
+try:
+    np.ones(1 << 30, dtype=np.uint8)
+except MemoryError:
+    print("memory refused")
+try:
+    for i in range(20):
+        open(f"/tmp/part{i}", "wb").write(b"0" * (1 << 20))
+except OSError as exc:
+    print("disk", exc.errno, i)
+""")
+    lines = printed[0].splitlines()
+    import errno, signal
+    assert lines[0] == f"cpu {-signal.SIGXCPU}" or lines[0] == f"cpu {-signal.SIGKILL}"
+    assert lines[1] == f"file {errno.EFBIG}"
+    count, code = map(int, lines[2].split()[1:])
+    assert code == errno.EAGAIN and 10 < count < 40
+    assert lines[3] == "memory refused"
+    assert lines[4].startswith(f"disk {errno.ENOSPC} ") and 4 <= int(lines[4].split()[2]) <= 8
+
+
 def test_a_broken_withheld_hook_stops_grading(withheld_module):
     withheld_module.plan = (["relative/path"], {})
     with pytest.raises(ValueError, match="Invalid hidden path: 'relative/path'"):

@@ -218,7 +218,7 @@ def test_a_rerun_keeps_the_gradebook_and_manual_grades(piped, tmp_path):
 # ================================================================ nbgrader autograde
 PROBE = '''import json, os, resource, socket, subprocess, sys
 import numpy as np
-facts = {"course_root": {course_root!r}}
+facts = {{"course_root": {course_root!r}}}
 try:
     os.listdir({course_root!r})
     facts["listed"] = True

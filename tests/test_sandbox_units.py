@@ -134,14 +134,25 @@ def test_withheld_lists_are_checked(tmp_path):
 
 
 def test_as_root_the_job_runs_as_an_unprivileged_user(tmp_path):
-    cmd = mounts.command(bwrap="bwrap", filesystem=["--dir", "/x"], env={"A": "1"}, argv=["python"],
-                         drop_to=(65534, 65534))
-    setpriv = cmd.index("setpriv")
-    assert "--reuid=65534" in cmd[setpriv:] and "--bounding-set=-all" in cmd[setpriv:]
-    inner = cmd[setpriv:]
-    assert inner[inner.index("--") + 1] == "bwrap" and "--disable-userns" in inner
-    plain = mounts.command(bwrap="bwrap", filesystem=[], env={}, argv=["python"], drop_to=None)
-    assert "setpriv" not in plain and "--unshare-user" in plain and "--unshare-net" in plain
+    (outer, starts), (inner, argv) = mounts.command(bwrap="/usr/bin/bwrap", filesystem=["--dir", "/x"],
+                                                    env={"A": "1"}, argv=["python"], drop_to=(65534, 65534))
+    assert starts[0] == "setpriv" and "--reuid=65534" in starts and "--bounding-set=-all" in starts
+    assert starts[-1] == "/usr/bin/bwrap" and "--disable-userns" in inner and argv == ["python"]
+    [(plain, _)] = mounts.command(bwrap="bwrap", filesystem=[], env={}, argv=["python"], drop_to=None)
+    assert "--unshare-user" in plain and "--unshare-net" in plain and "--disable-userns" in plain
+
+
+def test_bwrap_reads_its_options_from_files_not_the_command_line(tmp_path):
+    stages = [(["--ro-bind", "/secret/path", "/x"], ["setpriv", "--", "bwrap"]), (["--dir", "/y"], ["python"])]
+    argv, fds = Sandbox().launcher(stages, tmp_path)
+    try:
+        assert argv[1:] == ["--args", str(fds[1]), "--", "setpriv", "--", "bwrap", "--args", str(fds[0]),
+                            "--", "python"]
+        assert (tmp_path / "bwrap-0.args").read_bytes() == b"--ro-bind\0/secret/path\0/x\0"
+        assert (tmp_path / "bwrap-1.args").read_bytes() == b"--dir\0/y\0"
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def test_the_kernel_environment_is_the_graders_contract():
