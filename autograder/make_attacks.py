@@ -261,7 +261,7 @@ display(Markdown("<script>document.title = 'PWNED-markdown'</script>"))
 display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>document.title="PWNED-svg"</script></svg>'))
 ''',
     "leak-hidden-tests": '''
-for source in In:                                   # every cell the kernel ran, hidden tests too
+for source in In[:-1]:                              # every cell the kernel ran, hidden tests too
     if "grading." in source:
         print(source)
 for path in find(lambda f: f.endswith(".ipynb")):   # the notebook being graded

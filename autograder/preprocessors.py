@@ -133,7 +133,31 @@ class SandboxedExecute(Execute):
 
 
 class LimitOutputBytes(LimitOutput):
-    """nbgrader's ``LimitOutput`` plus byte caps per cell and per notebook (``c.Sandbox.*``)."""
+    """nbgrader's ``LimitOutput`` plus byte caps per cell and per notebook (``c.Sandbox.*``).
+
+    nbgrader's line limit drops every stream after ``max_lines`` lines, ``stderr`` included,
+    and a test cell whose ``stderr`` is dropped scores its points: here the line limit applies
+    to ``stdout`` only (and never to the byte caps' notes); ``stderr`` is shortened by the
+    byte caps, which keep it.
+    """
+
+    def _limit_stream_output(self, cell: NotebookNode) -> NotebookNode:
+        if self.max_lines == -1 or cell.cell_type != "code":
+            return cell
+        length, kept = 0, []
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stdout" and \
+                    not str(output.text).lstrip().startswith(output_limits.NOTE_PREFIX):
+                if length >= self.max_lines:
+                    continue
+                lines = str(output.text).split("\n")
+                if length + len(lines) > self.max_lines:
+                    lines = lines[:self.max_lines - length - 1] + ["... Output truncated ..."]
+                length += len(lines)
+                output.text = "\n".join(lines)
+            kept.append(output)
+        cell.outputs = kept
+        return cell
 
     def preprocess(self, nb: NotebookNode, resources: dict):
         sandbox = Sandbox(parent=self)

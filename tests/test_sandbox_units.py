@@ -191,3 +191,17 @@ def test_feedback_html_carries_a_policy_that_allows_no_script():
     head = page[:page.index("<title>")]
     assert "Content-Security-Policy" in head and "script-src 'none'" in head
     assert feedback.with_csp("<p>no head</p>").startswith("<head><meta http-equiv")
+
+
+def test_the_line_limit_never_drops_stderr_or_the_byte_notes():
+    """nbgrader's LimitOutput drops streams after max_lines lines, stderr too (which would
+    give a failing test cell its points); LimitOutputBytes keeps stderr and the notes."""
+    from nbformat import from_dict
+    from autograder.preprocessors import LimitOutputBytes
+    outputs = [_stream(f"{i}\n") for i in range(1500)] + [ol.note(10, 100, "cell"), _stream("bad\n", "stderr")]
+    cell = from_dict({"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1, "outputs": outputs})
+    nb = from_dict({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    out, _ = LimitOutputBytes().preprocess(nb, {})
+    kept = out.cells[0].outputs
+    assert kept[-1] == _stream("bad\n", "stderr") and ol.NOTE_PREFIX in kept[-2]["text"]
+    assert sum(1 for o in kept if o["name"] == "stdout") < 1001
