@@ -17,8 +17,9 @@ Design (issue 12; the threat model is in ``autograder/README.md``)
 * **Limits** (one place: the :class:`Sandbox` traits, ``c.Sandbox.*`` in nbgrader_config.py,
   pipeline flags ``--memory-limit`` ...): address space per process (``RLIMIT_AS``, default 2
   GiB: counts every mapping, so ``mmap`` of shared memory cannot slip past as it does past
-  ``RLIMIT_DATA``; the lab kernels peak at about 0.9 GiB of address space with numpy, Theano
-  and matplotlib loaded, see ``benchmarks/results/autograde.md``), tasks (``RLIMIT_NPROC``,
+  ``RLIMIT_DATA``; with ``MALLOC_ARENA_MAX=2`` the lab kernels peak at 0.38-0.47 GiB of address
+  space, 0.10-0.18 GiB resident, with numpy, Theano and matplotlib loaded -- measured by
+  ``benchmarks/autograde.py`` -- so 1.5 GiB are left for the student), tasks (``RLIMIT_NPROC``,
   counted per job thanks to the user namespace), CPU seconds per process, file size, disk
   (tmpfs size), output bytes per cell and per notebook, wall-clock seconds per notebook.
   Not bounded: the *sum* over a job's processes (no cgroup; each may use the memory limit,
@@ -187,6 +188,9 @@ class Sandbox(LoggingConfigurable):
             "MPLCONFIGDIR": f"{home}/.config/matplotlib", "XDG_CACHE_HOME": f"{home}/.cache",
             "IPYTHONDIR": f"{home}/.ipython", "JUPYTER_RUNTIME_DIR": f"{home}/.local/share/jupyter/runtime",
             "JUPYTER_PLATFORM_DIRS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            # glibc reserves 64 MiB of address space per thread arena; two arenas keep the
+            # address space (what memory_limit counts) close to what the kernel really uses
+            "MALLOC_ARENA_MAX": "2",
             # an interpreter that finds its libpython only through it (mounted with the rest)
             **{k: os.environ[k] for k in ("LD_LIBRARY_PATH",) if k in os.environ},
             **self.grading_variables(lab),

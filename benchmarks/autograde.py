@@ -76,6 +76,31 @@ def sandbox_cost(reps: int) -> dict[str, float]:
             "executor_inside_s": round(statistics.median(inner), 3)}
 
 
+PEAKS = """import json, os, re
+def status(pid):
+    text = open(f"/proc/{pid}/status").read()
+    return {k: int(re.search(k + r":\\s+(\\d+)", text).group(1)) for k in ("VmPeak", "VmHWM", "Threads")}
+print("PEAKS " + json.dumps({"kernel": status("self"), "executor": status(os.getppid())}))
+"""
+
+
+def memory_peaks() -> dict[str, dict[str, float]]:
+    """Peak address space (what RLIMIT_AS limits) and peak RSS of each lab's kernel and of the
+    executor in the sandbox, after the whole lab ran (numpy, Theano, matplotlib loaded)."""
+    executor = {t: getattr(SandboxedExecute(), t) for t in EXECUTOR_TRAITS}
+    out = {}
+    for lab in LABS:
+        nb = make_samples.filled(lab)
+        nb.cells.append(new_code_cell(PEAKS))
+        result = Sandbox().run(nb, lab=lab, name=f"{lab}.ipynb", executor=executor)
+        assert result.status == "ok", result.reason
+        text = "".join(o.get("text", "") for o in result.notebook["cells"][-1]["outputs"])
+        peaks = json.loads(text.split("PEAKS ", 1)[1])
+        out[lab] = {f"{who}_{key}": round(value / 1024, 1) if key != "Threads" else value
+                    for who, values in peaks.items() for key, value in values.items()}
+    return out
+
+
 def _grade_once(root: Path, lab: str, tag: str, sandboxed: bool) -> float:
     course = _course(root / tag)
     subs = root / f"subs-{tag}"
@@ -141,6 +166,13 @@ def _markdown(res: dict) -> str:
              "|---|---|---|---|"]
     for lab, r in res["per_lab"].items():
         lines.append(f"| {lab} | {r['sandboxed_s']} | {r['no_sandbox_s']} | {r['cost_s']} |")
+    lines += ["", "## Memory: peaks after the whole lab, in the sandbox (MiB; limit: 2048 MiB of address "
+              "space per process)", "",
+              "| lab | kernel: address space | kernel: resident | kernel threads | executor: address space | "
+              "executor: resident |", "|---|---|---|---|---|---|"]
+    for lab, m in res["memory"].items():
+        lines.append(f"| {lab} | {m['kernel_VmPeak']} | {m['kernel_VmHWM']} | {m['kernel_Threads']} | "
+                     f"{m['executor_VmPeak']} | {m['executor_VmHWM']} |")
     t = res["throughput"]
     lines += ["", f"## Throughput: {res['n']} Lab 1 submissions (target >= {TARGET_SPEEDUP}x with 2 workers)", "",
               "| workers | autograde phase (s) | whole run (s) | submissions/min (autograde) | "
@@ -164,6 +196,7 @@ def main() -> None:
     res = {"loadavg": [round(x, 2) for x in os.getloadavg()], "n": args.n}
     with tempfile.TemporaryDirectory() as tmp:
         res["sandbox_cost"] = sandbox_cost(2 * args.reps + 1)
+        res["memory"] = memory_peaks()
         res["per_lab"] = per_lab(Path(tmp), args.reps)
         res["throughput"] = throughput(Path(tmp), args.n)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -130,8 +130,10 @@ def test_no_attack_leaked_anything_or_left_a_process(piped):
     assert survivors == []
     for nb in course.autograded.glob(f"*/{LAB1}/{LAB1}.ipynb"):
         assert "LEAKED" not in _outputs(nb), nb
-    for page in course.feedback.glob("*/*/*"):
-        assert "LEAKED" not in page.read_text(errors="replace"), page
+    for page in course.feedback.glob("*/*/*.ipynb"):
+        assert "LEAKED" not in _outputs(page), page
+    for page in course.feedback.glob("*/*/*.html"):                     # its source says "LEAKED:"
+        assert "LEAKED: " not in page.read_text(errors="replace"), page
 
 
 def test_the_gradebook_the_kit_and_the_machine_are_untouched(piped):
