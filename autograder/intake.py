@@ -3,9 +3,13 @@
 Accepted input (a folder, or a ``.zip`` of one), any mix of:
 
 * ``<student>/<anything with labN>.ipynb``  -- a folder per student (nested folders are fine,
-  e.g. nbgrader's own ``<student>/<lab>/<lab>.ipynb``);
-* ``<student>_<anything with labN>.ipynb``  -- flat files as exported by an LMS, e.g.
-  ``alice_lab1.ipynb`` or ``alice_lab1_sgd_momentum.ipynb`` (also inside a wrapper folder).
+  e.g. nbgrader's own ``<student>/<lab>/<lab>.ipynb``). **The student is the top folder,
+  only**: a file ``mallory/alice_lab1.ipynb`` is Mallory's; that its name claims another
+  student is reported (a flag in the CSV and a warning), it is never given to Alice;
+* ``<student>_<anything with labN>.ipynb``  -- flat files at the top, as exported by an LMS,
+  e.g. ``alice_lab1.ipynb`` or ``alice_lab1_sgd_momentum.ipynb``. Such files may also sit in
+  one wrapper folder (the input's only entry) when they name at least two different
+  students; otherwise that single folder is read as a student's folder.
 
 ``labN`` picks the lab (the assignment in ``solutions/`` whose name starts with it). Every file
 gets an :class:`Entry` saying what happened to it; nothing raises on bad input. A valid
@@ -44,6 +48,7 @@ class Entry:
     status: str = "ok"                # ok | empty | not a notebook | unmatched | superseded
     detail: str = ""
     restored: list[str] = field(default_factory=list)   # grade ids of re-inserted cells
+    flags: list[str] = field(default_factory=list)      # for the instructor (name conflicts)
 
 
 def _lab_for(name: str, labs: Sequence[str]) -> str | None:
@@ -56,12 +61,33 @@ def _lab_for(name: str, labs: Sequence[str]) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _student_for(rel: Path) -> str | None:
-    """Student id: the file-name part before ``_labN`` if there is one (flat layout, also
-    inside a wrapper folder), otherwise the top folder (a folder per student)."""
-    m = re.match(r"^(.+?)[_-]+lab\d+", rel.name, re.IGNORECASE)
-    candidate = m.group(1) if m else rel.parts[0] if len(rel.parts) > 1 else ""
-    return candidate if STUDENT_ID.match(candidate) else None
+def _claimed(name: str) -> str | None:
+    """The student a file name claims: its part before ``_labN`` (``alice_lab1.ipynb``)."""
+    m = re.match(r"^(.+?)[_-]+lab\d+", name, re.IGNORECASE)
+    return m.group(1) if m and STUDENT_ID.match(m.group(1)) else None
+
+
+def _student_for(rel: Path) -> tuple[str | None, str]:
+    """(student id, flag): the top folder for a file in a folder, the name's claim for a file
+    at the top; the flag reports a name that claims someone else than its folder."""
+    claimed = _claimed(rel.name)
+    if len(rel.parts) == 1:
+        return claimed, ""
+    owner = rel.parts[0] if STUDENT_ID.match(rel.parts[0]) else None
+    if owner and claimed and claimed != owner:
+        return owner, (f"the file name claims student {claimed!r}, but it was in {owner!r}'s folder: "
+                       f"graded as {owner!r}'s")
+    return owner, ""
+
+
+def _wrapper(root: Path, files: list[Path]) -> Path | None:
+    """The wrapper folder of a flat export: the input's only entry, holding files that claim
+    at least two different students."""
+    entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name not in SKIPPED]
+    if len(entries) != 1 or not entries[0].is_dir():
+        return None
+    claims = {_claimed(p.name) for p in files if p.parent == entries[0]} - {None}
+    return entries[0] if len(claims) >= 2 else None
 
 
 def _files(root: Path) -> list[Path]:
@@ -146,11 +172,15 @@ def collect(source: str | Path, submitted: str | Path, releases: dict[str, Path]
     labs = sorted(releases)
     release_nbs = {lab: nbformat.read(str(p), as_version=4) for lab, p in releases.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        root = _unpacked(source, Path(tmp))
+        top = _unpacked(source, Path(tmp))
+        files = _files(top)
+        root = _wrapper(top, files) or top
         entries, chosen = [], {}
-        for path in _files(root):
+        for path in files:
             rel = path.relative_to(root)
-            entry = Entry(source=str(rel), student=_student_for(rel), lab=_lab_for(rel.name, labs))
+            student, flag = _student_for(rel)
+            entry = Entry(source=str(path.relative_to(top)), student=student, lab=_lab_for(rel.name, labs),
+                          flags=[flag] if flag else [])
             if entry.lab is None and len(rel.parts) > 1:      # e.g. <student>/<lab>/<file>
                 entry.lab = _lab_for("/".join(rel.parts[1:]), labs)
             entries.append(entry)

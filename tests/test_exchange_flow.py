@@ -199,7 +199,7 @@ def _install_course(machine: Machine, grader: Account) -> Path:
     for folder in ("solutions", "labs"):
         shutil.copytree(REPO_ROOT / folder / LAB, course / folder / LAB)
     shutil.copytree(REPO_ROOT / "autograder", course / "autograder",
-                    ignore=shutil.ignore_patterns("deploy", "samples", "submitted", "autograded",
+                    ignore=shutil.ignore_patterns("deploy", "samples", "attacks", "submitted", "autograded",
                                                   "feedback", "grades", "gradebook.db", "__pycache__"))
     subprocess.run(["chown", "-R", f"{grader.name}:{grader.name}", str(course)], check=True)
     course.chmod(0o700)

@@ -142,10 +142,13 @@ c.JupyterHub.services = [
             "JUPYTER_CONFIG_PATH": config_path(GRADER, [GRADER]),
             "NNOPT_EXCHANGE_ROOT": EXCHANGE_ROOT,
             "JUPYTERHUB_DEFAULT_URL": "/lab",
-            # as autograder/pipeline.py grades: no progress bars, Theano without a cold C compile
+            # the instructors' own kernels, as graded ones run: no progress bars, Theano
+            # without a cold C compile (graded kernels get theirs from autograder/sandbox.py)
             "NNOPT_PROGRESS": "0",
             "THEANO_FLAGS": "cxx=",
             "OMP_NUM_THREADS": "1",
+            # solutions kept in a private repository of the instructors (DEPLOY.md)
+            **({"NNOPT_SOURCE_DIR": os.environ["NNOPT_SOURCE_DIR"]} if "NNOPT_SOURCE_DIR" in os.environ else {}),
         },
     },
 ]
