@@ -40,6 +40,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ExecutePreprocessor.timeout = 60
 # A test cell the student deleted is put back and graded (instead of "needs manual grade").
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.autograde_preprocessors = ["autograder.withheld.WithheldExecute", "nbgrader.preprocessors.IgnorePattern", "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput", "autograder.verdicts.TrustedVerdicts", "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata"]
 
 # Feedback for students: nbgrader's HTML, minus the hidden tests (source and tracebacks).
 from autograder.feedback import StripHiddenTests  # noqa: E402
