@@ -23,8 +23,9 @@ replaces the previous one, nothing else is touched):
 4. **feedback**: nbgrader's HTML plus the executed notebook, both with hidden tests stripped
    (``feedback.py``); a short HTML page for submissions that could not be graded.
 5. **report**: ``grades/grades.csv`` rebuilt from the whole gradebook plus the status of every
-   submission (``grades/status.json``), one histogram per lab (``grades/<lab>_histogram.png``)
-   and a log per run (``grades/logs/<lab>/<student>.log``).
+   submission (``grades/status.json``), one histogram per lab (``grades/<lab>_histogram.png``),
+   the class report beside it (``report.py``: ``grades/<lab>_report.md/.json/.png``, each
+   test's pass rate and the diagnosed bugs) and a log per run (``grades/logs/<lab>/<student>.log``).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from . import feedback, intake, scan
+from . import feedback, intake, report, scan
 
 HERE = Path(__file__).resolve().parent
 
@@ -481,6 +482,7 @@ def grade(course: Course, submissions: str | Path, workers: int = 1,
     rows = grade_rows(course, status)
     write_csv(course.grades / "grades.csv", rows)
     write_histograms(course, rows)
+    report.write_reports(course, status)
     for w in warnings:
         log(f"warning: {w}")
     return Report(rows, entries, warnings, time.monotonic() - start, phase)
