@@ -166,6 +166,7 @@ def figure(r: LabReport, path: Path) -> Path:
 def write_reports(course: Any, status: Mapping[str, Mapping[str, Any]]) -> list[Path]:
     """``grades/<lab>_report.{md,json,png}`` for every lab in ``status``; returns the paths."""
     out = []
+    course.grades.mkdir(parents=True, exist_ok=True)
     for lab in sorted(status):
         if lab not in course.labs():
             continue

@@ -44,7 +44,7 @@ PASS, FAIL = "\u2713", "\u2717"
 @dataclass
 class CellVerdict:
     """The outcome of one test cell: ``lines`` shown for every check (``(ok, text)``),
-    ``failures`` (the messages of failed checks), the diagnosed ``bugs``."""
+    ``failures`` (the messages of failed checks), the diagnosed ``bugs`` (:func:`cell_bugs`)."""
 
     lines: list[tuple[bool, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -111,6 +111,7 @@ def decide(trusted_source: str, outputs: Sequence[Any], context: Any) -> CellVer
         except ValueError:
             continue
     hidden = hidden_lines(trusted_source)
+    diagnosed: list[list[str]] = []
     for number, exp in enumerate(expected, start=1):
         is_hidden = exp.line in hidden
         mine = [p for k, p in keyed if k == exp.spec.key()]
@@ -119,7 +120,8 @@ def decide(trusted_source: str, outputs: Sequence[Any], context: Any) -> CellVer
         else:
             judged = [verdict.judge(p, context, exp.spec) for p in mine]
             v = next((j for j in judged if not j.ok), judged[0])
-        result.bugs += v.bugs
+        if v.bugs:
+            diagnosed.append(v.bugs)
         result.grader_error |= v.grader_error
         if is_hidden:
             text = f"hidden check {number} passed" if v.ok else _hidden_text(v, exp.spec) if mine else \
@@ -129,7 +131,18 @@ def decide(trusted_source: str, outputs: Sequence[Any], context: Any) -> CellVer
         result.lines.append((v.ok, text.split("\n")[0]))
         if not v.ok:
             result.failures.append(text)
+    result.bugs = cell_bugs(diagnosed)
     return result
+
+
+def cell_bugs(diagnosed: list[list[str]]) -> list[str]:
+    """The bugs of a cell from those of its failed checks: the ones that explain every
+    diagnosed check (a one-step check may match two variants, a longer one tells them
+    apart), or all of them if no single bug does."""
+    if not diagnosed:
+        return []
+    common = [b for b in diagnosed[0] if all(b in d for d in diagnosed)]
+    return common or list(dict.fromkeys(b for d in diagnosed for b in d))
 
 
 def notebook_context(nb: NotebookNode, answers: Iterable[str]) -> Any:
@@ -156,7 +169,7 @@ def rewrite(cell: NotebookNode, outcome: CellVerdict) -> None:
         outputs.append(from_dict({"output_type": "error", "ename": "GradingError", "evalue": message,
                                   "traceback": [f"GradingError: {message}"]}))
     cell.outputs = outputs
-    cell.metadata.setdefault("nnopt", {})["verdict"] = outcome.summary()
+    cell.metadata["nnopt"] = from_dict({**cell.metadata.get("nnopt", {}), "verdict": outcome.summary()})
 
 
 class TrustedVerdicts(NbGraderPreprocessor):

@@ -21,7 +21,7 @@ momentum_sign               momentum                   ``theta - v`` (velocity s
 momentum_dampening          momentum                   ``v <- a v + (1-a) g``
 momentum_torch_form         momentum (schedules)       ``v <- a v + g; theta - lr_t v``
 nesterov_classical          nesterov                   gradient at theta (classical momentum)
-nesterov_old_velocity       nesterov                   look-ahead with the old velocity
+nesterov_no_gradient_term   nesterov                   ``phi + alpha v`` (no ``- eps g``)
 adagrad_eps_inside          adagrad                    ``sqrt(r + delta)``
 adagrad_no_accumulation     adagrad                    ``r <- g*g``
 rmsprop_eps_outside         rmsprop                    ``delta + sqrt(r)``
@@ -88,8 +88,8 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("nesterov_classical", "classical momentum (the gradient taken at theta, not at the "
             "look-ahead point)", "see Alg. 3: g is taken at theta + alpha v; in the look-ahead "
             "form return phi + alpha v - eps g with the new v", ("nesterov",)),
-    Variant("nesterov_old_velocity", "Nesterov with the look-ahead taken with the old velocity",
-            "see Task 4: update v <- alpha v - eps g first, then return phi + alpha v - eps g", ("nesterov",)),
+    Variant("nesterov_no_gradient_term", "a look-ahead step without its gradient term (phi + alpha v)",
+            "see Task 4: return phi + alpha v - eps g, with the new v", ("nesterov",)),
     Variant("adagrad_eps_inside", "AdaGrad with delta inside the root, sqrt(r + delta)",
             "see Alg. 4: divide by delta + sqrt(r)", ("adagrad",)),
     Variant("adagrad_no_accumulation", "AdaGrad without accumulation (r <- g*g)",
@@ -148,11 +148,10 @@ def _momentum(s: State, th, g, lr, hp, bug):
 
 def _nesterov(s: State, th, g, lr, hp, bug):
     a = hp.get("momentum", 0.9)
-    old = s.get("v", np.zeros_like(th))
-    s["v"] = a * old - lr * g
+    s["v"] = a * s.get("v", np.zeros_like(th)) - lr * g
     if bug == "nesterov_classical":
         return th + s["v"]
-    return th + a * (old if bug == "nesterov_old_velocity" else s["v"]) - lr * g
+    return th + a * s["v"] - (0 if bug == "nesterov_no_gradient_term" else lr * g)
 
 
 def _adagrad(s: State, th, g, lr, hp, bug):
