@@ -10,7 +10,8 @@ autograded test cell of the gradebook it
 2. finds their records among the cell's outputs (:mod:`nnopt.grading.record`): numbers the
    student's code produced, matched to a check by its canonical spec;
 3. judges each with :func:`nnopt.grading.verdict.judge`, which computes the references here,
-   in the grader (a missing or malformed record fails with the reason);
+   in the grader (a missing or malformed record fails with the reason; every record of a
+   check must pass, and more than :data:`MAX_RECORDS` different ones fail it);
 4. rewrites the cell: the student's ``stdout`` stays, everything else the kernel produced
    (errors, stderr, display data, execute results that nbgrader would read as partial
    credit) goes, and the verdict is added -- one line per check, and an ``error`` output if
@@ -24,6 +25,7 @@ for the class report (``report.py``).
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,9 @@ SOURCE_CHECKED = {"theano_updates", "softmax_theano"}
 #: Module names whose tampering (``T.grad = ...``, ``vars(np)[...]``) voids the Theano checks.
 TRUST_ROOTS = {"T", "theano", "np", "numpy", "grading", "nnopt", "builtins", "sys"}
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+#: More different records than this for one check fail it (the kernel cannot make the grader
+#: judge thousands of forged records; identical ones count once).
+MAX_RECORDS = 5
 PASS, FAIL = "\u2713", "\u2717"
 
 
@@ -114,9 +119,11 @@ def decide(trusted_source: str, outputs: Sequence[Any], context: Any) -> CellVer
     diagnosed: list[list[str]] = []
     for number, exp in enumerate(expected, start=1):
         is_hidden = exp.line in hidden
-        mine = [p for k, p in keyed if k == exp.spec.key()]
+        mine = list({json.dumps(p, sort_keys=True): p for k, p in keyed if k == exp.spec.key()}.values())
         if not mine:
             v = verdict.Verdict(False, f"{exp.spec.describe()}: no answer was recorded ({_kernel_error(outputs)})")
+        elif len(mine) > MAX_RECORDS:
+            v = verdict.Verdict(False, f"{exp.spec.describe()}: {len(mine)} different records for one check")
         else:
             judged = [verdict.judge(p, context, exp.spec) for p in mine]
             v = next((j for j in judged if not j.ok), judged[0])

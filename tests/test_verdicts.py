@@ -141,3 +141,13 @@ def test_trusted_verdicts_restores_the_cells_metadata_from_the_gradebook(tmp_pat
     assert all(c.metadata.nnopt.verdict["passed"] is False for c in others)
     written = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_answer")
     assert "nnopt" not in written.metadata, "written answers are left to the instructor"
+
+
+def test_a_flood_of_different_forged_records_fails_the_check():
+    flood = []
+    for i in range(verdicts.MAX_RECORDS + 1):
+        forged = copy.deepcopy(GOOD[0])
+        forged["data"][record.MIMETYPE]["answer"]["note"] = i          # all different, all "correct"
+        flood.append(forged)
+    outcome = verdicts.decide(SOURCE, flood + GOOD[1:], Context(trusted=True))
+    assert not outcome.passed and "different records for one check" in outcome.failures[0]

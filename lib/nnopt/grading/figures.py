@@ -21,7 +21,7 @@ from . import compare, record
 from .checks import check
 from .outcome import AnswerError, Context, Verdict, numbers
 from .spec import GradingError, Spec, call_label
-from .training import ACC_TOL, retrain, rows_numbers, strategy_problem
+from .training import ACC_TOL, MAX_ROWS, retrain, rows_numbers, strategy_problem
 
 PLOT_TOL = compare.Tolerance("float64", 1e-6, 1e-9)
 MAX_LINES, MAX_POINTS = 60, 5000
@@ -109,8 +109,8 @@ def _judge_curves_figure(spec: Spec, answer: dict[str, Any], context: Context) -
     if problem:
         return Verdict(False, problem)
     rows = answer.get("rows")
-    if not isinstance(rows, list) or not rows:
-        raise AnswerError("'rows' must be a non-empty list")
+    if not isinstance(rows, list) or not rows or len(rows) > MAX_ROWS:
+        raise AnswerError(f"'rows' must be a list of 1 to {MAX_ROWS} rows")
     by_label = {}
     for label, x, y in lines:
         by_label.setdefault(label, []).append((x, y))
