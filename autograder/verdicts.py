@@ -87,13 +87,15 @@ def _kernel_error(outputs: Iterable[Any]) -> str:
 
 
 def _hidden_text(verdict: Any, spec: Any) -> str:
-    """What a failed hidden check may say: its kind and the diagnosed bug, no parameters."""
+    """What a failed hidden check may say: its kind, the diagnosed bug and the tolerance, no
+    parameters."""
     from nnopt.grading import reference, variants
     what = reference.NAMES.get(spec.args.get("reference", ""), spec.kind)
     sentences = [variants.BY_KEY[b].sentence(what) for b in verdict.bugs if b in variants.BY_KEY]
-    if sentences:
-        return f"a hidden {spec.kind} check failed: " + "; ".join(sentences)
-    return f"a hidden {spec.kind} check failed (its parameters are not shown)"
+    tolerance = [ln.strip() for ln in verdict.message.split("\n") if ln.strip().startswith("(compared for")]
+    text = f"a hidden {spec.kind} check failed" + (": " + "; ".join(sentences) if sentences else
+                                                    " (its parameters are not shown)")
+    return text + "".join(f"\n  {t}" for t in tolerance[-1:])
 
 
 def decide(trusted_source: str, outputs: Sequence[Any], context: Any) -> CellVerdict:
