@@ -33,6 +33,7 @@ edits               edited read-only cells and changed points (nbgrader restores
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ HARMLESS_MAGICS = {"matplotlib", "config", "pylab", "who", "whos", "pwd", "load_
 REFERENCE_NAMES = {"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "RMSPropNesterov", "AdaDelta", "Adam",
                    "Adamax", "AdamW", "Nadam", "AMSGrad", "make_optimizer", "OPTIMIZERS", "Optimizer",
                    "clip_by_value", "clip_by_global_norm", "global_norm", "optimizers", "clipping", "schedules"}
+#: an absolute or home path (``/proc``, ``/work/...``, ``~/x``) or a way up (``../``)
+PATH_OUTSIDE = re.compile(r"(^|\s)(/[\w.]|~/)|(^|/)\.\.(/|$)")
 REFERENCE_MODULES = ("sklearn.neural_network", "sklearn.linear_model", "nnopt.optimizers", "nnopt.clipping",
                      "nnopt.grading.reference", "nnopt.grading.variants")
 
@@ -221,8 +224,7 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         v = node.value
-        if isinstance(v, str) and v and (v.startswith(("/", "~")) or "../" in v or v == ".." or "/proc" in v
-                                         or "gradebook" in v or v.endswith(".db")):
+        if isinstance(v, str) and (PATH_OUTSIDE.search(v) or "gradebook" in v or v.endswith(".db")):
             self.flag("files", f"names a path outside the working folder ({v[:40]!r})")
 
 

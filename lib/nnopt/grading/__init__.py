@@ -53,7 +53,7 @@ from .client import REFERENCE_FAILURE, connect
 from .figures import check_curves_figure, check_trajectory_figure
 from .record import MIMETYPE
 from .spec import GradingError, ScheduleSpec, schedule
-from .symbolic import check_softmax_theano, check_theano_updates, theano_path
+from .symbolic import check_softmax_theano, check_theano_updates, compare_theano_updates, theano_path
 from .training import check_benchmark, check_run_strategy, compare_run_strategy
 
 __all__ = [
@@ -62,5 +62,5 @@ __all__ = [
     "check_schedule", "compare_schedule", "check_clipping", "compare_clipping",
     "check_run_strategy", "compare_run_strategy", "check_benchmark",
     "check_trajectory_figure", "check_curves_figure",
-    "check_theano_updates", "check_softmax_theano", "theano_path",
+    "check_theano_updates", "compare_theano_updates", "check_softmax_theano", "theano_path",
 ]

@@ -70,20 +70,26 @@ def diverged(point: np.ndarray) -> bool:
     return not np.isfinite(point).all() or float(np.abs(point).max(initial=0.0)) > BOUND
 
 
+def _diverged_rows(points: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        return ~np.isfinite(points).all(axis=1) | (np.abs(points).max(axis=1, initial=0.0) > BOUND)
+
+
 def first_difference(mine: Sequence[np.ndarray], ref: Sequence[np.ndarray], tol: Tolerance) -> int | None:
     """Index of the first point where two trajectories disagree (a missing point counts),
     or None if they agree."""
-    for k in range(max(len(mine), len(ref))):
-        if k >= len(mine) or k >= len(ref):
-            return k
-        a, b = np.asarray(mine[k], dtype=float), np.asarray(ref[k], dtype=float)
-        if a.shape != b.shape:
-            return k
-        if diverged(a) and diverged(b):
-            continue
-        if diverged(a) != diverged(b) or not tol.close(a, b).all():
-            return k
-    return None
+    n = min(len(mine), len(ref))
+    shapes = {np.shape(p) for p in list(mine[:n]) + list(ref[:n])}
+    if len(shapes) > 1:
+        return next(k for k in range(n) if np.shape(mine[k]) != np.shape(ref[k]))
+    if n:
+        a = np.asarray(mine[:n], dtype=float).reshape(n, -1)
+        b = np.asarray(ref[:n], dtype=float).reshape(n, -1)
+        da, db = _diverged_rows(a), _diverged_rows(b)
+        bad = ~(da & db) & ((da != db) | ~tol.close(a, b).all(axis=1))
+        if bad.any():
+            return int(np.flatnonzero(bad)[0])
+    return None if len(mine) == len(ref) else n
 
 
 def agree(mine: Sequence[np.ndarray], ref: Sequence[np.ndarray], tol: Tolerance) -> bool:

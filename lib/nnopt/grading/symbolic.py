@@ -21,6 +21,7 @@ import numpy as np
 
 from . import compare, record, sourcecheck
 from .answers import BOUND, as_array, quiet_numerics, references_blocked
+from . import checks
 from .checks import check
 from .outcome import AnswerError, Context, Verdict, numbers, with_tolerance
 from .spec import GradingError, Spec
@@ -121,6 +122,11 @@ def check_theano_updates(updates_fn: Callable[..., Any], reference: str, hp: Map
     must be ``nnopt``'s ``reference`` optimizer's, and its source symbolic (``T.grad``)."""
     check(check_theano_updates, "theano_updates", _theano_answer,
           (updates_fn, reference, hp, surface, steps, x0, surface_kw, why), {})
+
+
+def compare_theano_updates(*args: Any, **kwargs: Any) -> tuple[bool, str]:
+    """:func:`check_theano_updates` returning ``(ok, message)``."""
+    return checks.compare(check_theano_updates, "theano_updates", _theano_answer, args, kwargs)
 
 
 def _softmax_answer(train: Any, a: dict[str, Any]) -> dict[str, Any]:
