@@ -5,8 +5,10 @@ and the end-to-end test (``tests/test_autograder.py``).
 
 Each sample starts from the released lab (what students get) with the solution code filled
 in, then breaks it in one way. :data:`SAMPLES` lists them with the score the autograder must
-give (autograded points; written answers are left to the instructor) and the status it must
-report. File names use both accepted layouts: ``<student>_<lab>.ipynb`` and
+give (autograded points; written answers are left to the instructor), the status it must
+report and, for classic bugs, the bugs the grader must diagnose. The cheats of issue 16 and
+their variants, the classic bugs and the correct-but-different answers are written out in
+``sample_answers.py``. File names use both accepted layouts: ``<student>_<lab>.ipynb`` and
 ``<student>/<lab>.ipynb``.
 """
 from __future__ import annotations
@@ -21,9 +23,13 @@ from pathlib import Path
 
 import nbformat
 
+from . import sample_answers as answers
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LAB1, LAB2, LAB3 = "lab1_sgd_momentum", "lab2_adaptive", "lab3_handson"
+LAB1_TESTS = ("test_inverse_time", "test_sgd_constant", "test_sgd_schedule", "test_momentum", "test_momentum_more",
+              "test_nesterov", "test_nesterov_more", "test_plot")
 
 
 def solution_code(lab: str) -> dict[str, str]:
@@ -171,6 +177,61 @@ def unfilled() -> nbformat.NotebookNode:
     return released(LAB1)
 
 
+# ----------------------------------------------------------------- issue 16: cheats and bugs
+def handler_on_release() -> nbformat.NotebookNode:
+    """The untouched release plus an exception handler that swallows every error."""
+    nb = released(LAB1)
+    _cell(nb, "inverse_time").source = answers.EXCEPTION_HANDLER + "\n" + _cell(nb, "inverse_time").source
+    return nb
+
+
+def _stubs() -> dict[str, str]:
+    return {gid: answers.STUB_OPTIMIZER.format(name=name)
+            for gid, name in (("sgd", "SGD"), ("momentum", "Momentum"), ("nesterov", "Nesterov"))}
+
+
+def vars_replacement() -> nbformat.NotebookNode:
+    return filled(LAB1, inverse_time=answers.VARS_REPLACEMENT, **_stubs())
+
+
+def forged_records() -> nbformat.NotebookNode:
+    return filled(LAB1, inverse_time=answers.FORGED_RECORDS, **_stubs())
+
+
+def delegates() -> nbformat.NotebookNode:
+    return filled(LAB1, inverse_time=answers.DELEGATES, sgd=answers.DELEGATING_SGD,
+                  momentum=answers.DELEGATING_MOMENTUM, nesterov=answers.DELEGATING_NESTEROV)
+
+
+def locked_claim() -> nbformat.NotebookNode:
+    """Cheat code in the momentum answer cell, whose metadata claims it is locked."""
+    nb = filled(LAB1, momentum=answers.LOCKED_CLAIM)
+    _cell(nb, "momentum").metadata.nbgrader["locked"] = True
+    _cell(nb, "momentum").metadata["editable"] = False
+    return nb
+
+
+def honest_variants(lab: str) -> Callable[[], nbformat.NotebookNode]:
+    code = {LAB1: dict(sgd=answers.IN_PLACE_SGD, momentum=answers.IN_PLACE_MOMENTUM,
+                       nesterov=answers.REORDERED_NESTEROV),
+            LAB2: dict(adagrad=answers.IN_PLACE_ADAGRAD, adam=answers.FOLDED_ADAM,
+                       clip=answers.NORM_OF_CONCATENATION_CLIP)}[lab]
+    return lambda: filled(lab, **code)
+
+
+def classic_bugs() -> nbformat.NotebookNode:
+    return filled(LAB2, adagrad=answers.EPS_INSIDE_ADAGRAD, adam=answers.NO_BIAS_CORRECTION_ADAM,
+                  clip=answers.NORM_AFTER_CLIP)
+
+
+def lab2_with(**code: str) -> Callable[[], nbformat.NotebookNode]:
+    return lambda: filled(LAB2, **code)
+
+
+def lab3_with(**code: str) -> Callable[[], nbformat.NotebookNode]:
+    return lambda: filled(LAB3, **code)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One sample submission and the result the autograder must produce for it."""
@@ -183,11 +244,13 @@ class Sample:
     status: str
     why: str
     flagged: bool = False        # the static scan must flag it
+    bugs: tuple[str, ...] = ()   # wrong variants the grader must diagnose (nnopt.grading.variants)
+    fails: tuple[str, ...] = ()  # test cells that must score 0 (the items a cheat cheats)
 
 
 SAMPLES = [
     Sample("alice_lab1_sgd_momentum.ipynb", full(LAB1), LAB1, "alice", 14, "graded", "full marks"),
-    Sample("alice_lab2_adaptive.ipynb", full(LAB2), LAB2, "alice", 14, "graded", "full marks"),
+    Sample("alice_lab2_adaptive.ipynb", full(LAB2), LAB2, "alice", 16, "graded", "full marks"),
     Sample("alice_lab3_handson.ipynb", full(LAB3), LAB3, "alice", 15, "graded", "full marks"),
     Sample("bob_lab1.ipynb", partial, LAB1, "bob", 5, "graded",
            "schedule + SGD right (5); momentum wrong; Nesterov and plot not done"),
@@ -212,6 +275,44 @@ SAMPLES = [
            0, "not a notebook", "a .py file"),
     Sample("ken_lab1.ipynb", b'{"cells": [{"cell_type": "code", "sou', LAB1, "ken", 0,
            "not a notebook", "truncated JSON"),
+    # issue 16: cheats that beat in-kernel verdicts, and their variants
+    Sample("eve_lab1.ipynb", handler_on_release, LAB1, "eve", 0, "graded",
+           "the untouched release plus an IPython handler that swallows every error", flagged=True,
+           fails=LAB1_TESTS),
+    Sample("vince_lab1.ipynb", vars_replacement, LAB1, "vince", 0, "graded",
+           "stub answers; check_* helpers and np.allclose replaced through vars(...)", flagged=True,
+           fails=LAB1_TESTS),
+    Sample("fred_lab1.ipynb", forged_records, LAB1, "fred", 0, "graded",
+           "stub answers; forged records with made-up numbers, fake pass lines, a partial-credit "
+           "value through the display hook", flagged=True, fails=LAB1_TESTS),
+    Sample("dave_lab1.ipynb", delegates, LAB1, "dave", 0, "graded",
+           "every answer delegates to nnopt (a saved Optimizer.step, wrapped and inherited "
+           "classes, nnopt's schedule): withheld at autograde", flagged=True, fails=LAB1_TESTS),
+    Sample("lucy_lab1.ipynb", locked_claim, LAB1, "lucy", 5, "graded",
+           "cheat code (vars(np), setattr(grading)) and a wrong Momentum in an answer cell "
+           "whose metadata claims locked: momentum, Nesterov's trajectories and the plot fail",
+           flagged=True, fails=("test_momentum", "test_momentum_more", "test_plot")),
+    Sample("ivy_lab1.ipynb", honest_variants(LAB1), LAB1, "ivy", 14, "graded",
+           "correct but different: in place updates, Nesterov's algebra reordered"),
+    Sample("gus_lab2.ipynb", lab2_with(clip=answers.FROZEN_GLOBALS), LAB2, "gus", 13, "graded",
+           "clipping through a frozen copy of nnopt's function and its globals: withheld", flagged=True,
+           fails=("test_clip", "test_clip_edge")),
+    Sample("olga_lab2.ipynb", honest_variants(LAB2), LAB2, "olga", 16, "graded",
+           "correct but different: in place AdaGrad, folded bias correction, norm of the concatenation"),
+    Sample("bert_lab2.ipynb", classic_bugs, LAB2, "bert", 3, "graded",
+           "delta inside AdaGrad's root, Adam without bias correction (AdamW inherits it), "
+           "clipping returns the norm after clipping: only RMSProp passes",
+           bugs=("adagrad_eps_inside", "adam_no_bias_correction", "clip_norm_after")),
+    Sample("fay_lab2.ipynb", lab2_with(adagrad=answers.FLOAT32_ADAGRAD), LAB2, "fay", 13, "graded",
+           "AdaGrad accumulates in float32: diagnosed as float32 accumulation", bugs=("float32",)),
+    Sample("ian_lab3.ipynb", lab3_with(benchmark=answers.INVENTED_ROWS, train_softmax=answers.SKLEARN_SOFTMAX),
+           LAB3, "ian", 7, "graded", "invented benchmark rows (the benchmark and the figure of them fail) and the "
+           "softmax fitted with scikit-learn instead of Theano (Part B2 fails)", flagged=True,
+           fails=("test_benchmark", "test_benchmark_rerun", "test_curves", "test_theano_training")),
+    Sample("stella_lab3.ipynb", lab3_with(curves=answers.STRAIGHT_LINES, adam_updates=answers.NUMPY_IN_DISGUISE),
+           LAB3, "stella", 7, "graded", "labelled straight lines instead of the validation curves (A3 fails); "
+           "adam_updates runs nnopt's numpy Adam in a Python op, not symbolic (B1 and B2 fail)",
+           fails=("test_curves", "test_adam_updates", "test_adam_updates_more", "test_theano_training")),
 ]
 
 
@@ -236,9 +337,10 @@ def build(target: Path = HERE / "samples") -> list[Path]:
 
 
 def expected() -> dict[str, dict[str, object]]:
-    """``"<lab>/<student>" -> {auto_score, status, why, flagged}`` for the tests."""
-    return {f"{s.lab}/{s.student}": {"auto_score": s.auto_score, "status": s.status,
-                                     "why": s.why, "flagged": s.flagged} for s in SAMPLES}
+    """``"<lab>/<student>" -> {auto_score, status, why, flagged, bugs, fails}`` for the tests."""
+    return {f"{s.lab}/{s.student}": {"auto_score": s.auto_score, "status": s.status, "why": s.why,
+                                     "flagged": s.flagged, "bugs": list(s.bugs), "fails": list(s.fails)}
+            for s in SAMPLES}
 
 
 if __name__ == "__main__":

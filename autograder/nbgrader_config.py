@@ -45,6 +45,7 @@ c.OverwriteCells.add_missing_cells = True
 
 # --- Autograde: every notebook runs in the grading sandbox (autograder/sandbox.py) ---------
 from autograder.preprocessors import LimitOutputBytes, SandboxedExecute  # noqa: E402
+from autograder.verdicts import TrustedVerdicts  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
                                     SaveAutoGrades)
@@ -54,7 +55,7 @@ c.Autograde.autograde_preprocessors = [
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutputBytes,           # nbgrader's LimitOutput + bytes per cell / per notebook
-    # issue 16: the trusted verdict (autograder.verdicts.TrustedVerdicts) goes here
+    TrustedVerdicts,            # points decided here, outside the kernel, from its records
     SaveAutoGrades,
     AssignLatePenalties,
     CheckCellMetadata,

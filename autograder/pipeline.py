@@ -28,7 +28,9 @@ replaces the previous one, nothing else is touched):
    not be graded.
 5. **report**: ``grades/grades.csv`` rebuilt from the whole gradebook plus the status of every
    submission (``grades/status.json``; ``grading error: <reason>`` for one that could not be
-   graded), one histogram per lab and a log per run (``grades/logs/<lab>/<student>.log``).
+   graded), one histogram per lab (``grades/<lab>_histogram.png``), the class report beside it
+   (``class_report.py``: ``grades/<lab>_report.md/.json/.png``, each test's pass rate and the
+   diagnosed bugs) and a log per run (``grades/logs/<lab>/<student>.log``).
    The CSV and the report are written whatever happened to single submissions.
 """
 from __future__ import annotations
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import intake, scan
+from . import class_report, intake, scan
 from .course import Course, api, release, sync_gradebook
 from .grader import DEFAULT_WALL_LIMIT, Grader, Job
 from .report import (GRADING_ERROR, Status, grade_rows, load_status, save_status, write_csv, write_feedback,
@@ -144,6 +146,7 @@ def grade(course: Course, submissions: str | Path, workers: int = 1,
     rows = grade_rows(course, status)
     write_csv(course.grades / "grades.csv", rows)
     write_histograms(course, rows)
+    class_report.write_reports(course, status)
     for w in warnings:
         log(f"warning: {w}")
     return Report(rows, entries, warnings, time.monotonic() - start, phase, box.describe())

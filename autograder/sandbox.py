@@ -37,7 +37,6 @@ Design (issue 12; the threat model is in ``autograder/README.md``)
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import os
@@ -59,7 +58,7 @@ import psutil
 from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from . import output_limits, sandbox_mounts as mounts
+from . import output_limits, sandbox_mounts as mounts, withheld
 
 HERE = Path(__file__).resolve().parent
 GiB, MiB = 1 << 30, 1 << 20
@@ -209,14 +208,11 @@ class Sandbox(LoggingConfigurable):
         return account.pw_uid, account.pw_gid
 
     @staticmethod
-    def withheld(lab: str, workdir: Path) -> tuple[list, dict]:
-        """``autograder.withheld.mounts(lab, workdir)`` -> (paths to hide, {target: file}) when that
-        module exists (issue 16); nothing otherwise. Any other failure stops grading."""
-        if importlib.util.find_spec("autograder.withheld") is None:
-            return [], {}
-        result = importlib.import_module("autograder.withheld").mounts(lab, workdir)
-        hidden, replaced = result
-        return list(hidden), dict(replaced)
+    def withheld(lab: str, workdir: Path) -> tuple[list[Path], dict[Path, Path]]:
+        """What ``lab``'s kernel must not reach (``autograder.withheld.mounts``, issue 16): the
+        paths to hide and ``{target: generated replacement}``, written under ``workdir``."""
+        found = withheld.mounts(lab, workdir)
+        return list(found.hide), {r.target: r.source for r in found.replace}
 
     # ----------------------------------------------------------------- running
     def _font_cache(self) -> list[Path]:

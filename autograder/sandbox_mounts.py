@@ -135,7 +135,7 @@ def hide_args(hidden: Iterable[Path], visible: Sequence[Path], made: set[Path]) 
 
 
 def replace_args(replaced: Mapping[Path, Path]) -> list[str]:
-    """Bind each replacement file read-only over its target."""
+    """Bind each replacement (file or folder) read-only over its target."""
     args = []
     for target, source in sorted(replaced.items()):
         args += ["--ro-bind", str(source), str(target)]
@@ -143,61 +143,18 @@ def replace_args(replaced: Mapping[Path, Path]) -> list[str]:
 
 
 def validate_withheld(hidden: Iterable, replaced: Mapping) -> tuple[list[Path], dict[Path, Path]]:
-    """Check and normalise the withheld lists (absolute paths; replacements are files)."""
+    """Check and normalise the withheld lists (absolute paths; a replacement is of the same kind
+    as its target: a file for a file, a folder for a package folder)."""
     hide, replace = [], {}
     for path in hidden:
         if not Path(path).is_absolute():
             raise ValueError(f"Invalid hidden path: {path!r} (expected an absolute path)")
         hide.append(Path(path))
     for target, source in dict(replaced).items():
-        if not Path(target).is_absolute() or not os.path.isfile(target):
-            raise ValueError(f"Invalid replaced path: {target!r} (expected an existing absolute file path)")
-        if not os.path.isfile(source):
-            raise ValueError(f"Invalid replacement for {target}: {source!r} (expected an existing file)")
+        if not Path(target).is_absolute() or not os.path.exists(target):
+            raise ValueError(f"Invalid replaced path: {target!r} (expected an existing absolute path)")
+        if os.path.isdir(target) != os.path.isdir(source) or not os.path.exists(source):
+            kind = "folder" if os.path.isdir(target) else "file"
+            raise ValueError(f"Invalid replacement for {target}: {source!r} (expected an existing {kind})")
         replace[Path(target)] = Path(source)
     return hide, replace
-
-
-def filesystem_args(*, environment: Sequence[Path], runner_files: Sequence[Path], job_in: Path,
-                    etc_files: Mapping[str, Path], disk_bytes: int, hidden: Iterable[Path] = (),
-                    replaced: Mapping[Path, Path] = {}, extra: Sequence[Path] = ()) -> list[str]:
-    """Everything the job sees, in bwrap's order of operations."""
-    made: set[Path] = set()
-    args = system_args()
-    for name, source in sorted(etc_files.items()):
-        args += ["--ro-bind", str(source), f"/etc/{name}"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(disk_bytes), "--tmpfs", "/tmp"]
-    made.add(Path("/tmp"))
-    args += environment_args([*environment, *extra], made)     # after /tmp: a Python may live there
-    args += ["--perms", "1777", "--size", str(disk_bytes), "--tmpfs", str(ROOT),
-             "--perms", "0755", "--dir", str(RUNNER), "--perms", "0755", "--dir", str(JOB_IN)]
-    for path in runner_files:
-        args += ["--ro-bind", str(path), str(RUNNER / path.name)]
-    args += ["--ro-bind", str(job_in), str(JOB_IN)]
-    visible = [Path(p) for p in SYSTEM if os.path.isdir(p) and not os.path.islink(p)]
-    args += hide_args(hidden, [*visible, *environment, *extra], made)
-    args += replace_args(replaced)
-    return args
-
-
-def env_args(env: Mapping[str, str]) -> list[str]:
-    args = ["--clearenv"]
-    for key, value in sorted(env.items()):
-        args += ["--setenv", key, value]
-    return args
-
-
-def command(*, bwrap: str, filesystem: Sequence[str], env: Mapping[str, str], argv: Sequence[str],
-            drop_to: tuple[int, int] | None) -> list[tuple[list[str], list[str]]]:
-    """Each bwrap of a job as ``(options, command)``: bwrap reads the options from a file
-    (``--args FD``, see ``Sandbox.launcher``), so that no command line in the sandbox shows
-    the grader's paths. One bwrap (``drop_to=None``), or as root the outer one, whose command
-    (``setpriv ... bwrap``) starts the inner one."""
-    inside = [*env_args(env), "--chdir", str(ROOT)]
-    if drop_to is None:
-        return [([*USERNS, *NAMESPACES, *filesystem, *inside], list(argv))]
-    uid, gid = drop_to
-    return [([*NAMESPACES, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", *filesystem],
-             ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
-              "--bounding-set=-all", "--", bwrap]),
-            ([*USERNS, "--die-with-parent", "--dev-bind", "/", "/", *inside], list(argv))]

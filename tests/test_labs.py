@@ -1,8 +1,11 @@
 """The labs: labs/ is what solutions/ generates, leaks nothing, states its points, and
 runs as promised (released: a clear NotImplementedError at the first task; solutions: full
-marks on every test cell, hidden tests included)."""
+marks on every test cell, hidden tests included), both when a student runs it (verdicts in the
+kernel) and at autograde (record mode, references withheld, verdicts by the trusted grader),
+and the two agree."""
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -15,7 +18,9 @@ from nbgrader.utils import determine_grade, is_grade, is_solution
 
 REPO = Path(__file__).resolve().parents[1]
 
-from autograder import pipeline
+from autograder import make_samples, pipeline, verdicts, withheld
+from nnopt.grading import cells
+from nnopt.grading.outcome import Context
 
 COURSE = pipeline.Course(REPO / "autograder")
 LABS = COURSE.labs()
@@ -133,3 +138,69 @@ def test_solution_gets_full_marks_on_every_test_cell(lab, tmp_path, kernel_env):
         if is_grade(cell) and not is_solution(cell):
             score, points = determine_grade(cell)
             assert score == points > 0
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_test_cell_is_read_by_the_grader_and_says_what_it_expects(lab):
+    released = {c.metadata.nbgrader["grade_id"]: c.source for c in _released(lab).cells
+                if is_grade(c) and not is_solution(c)}
+    for cell in _source(lab).cells:
+        if not (is_grade(cell) and not is_solution(cell)):
+            continue
+        everything = cells.expected_checks(cell.source)
+        visible = cells.expected_checks(released[cell.metadata.nbgrader["grade_id"]])
+        assert everything, f"{cell.metadata.nbgrader['grade_id']} states no check"
+        assert not visible or any(e.spec.why for e in visible), \
+            f"{cell.metadata.nbgrader['grade_id']}: a visible check must say in words what is expected"
+
+
+def _autograde(nb: nbformat.NotebookNode, lab: str, tmp_path: Path, monkeypatch) -> dict[str, verdicts.CellVerdict]:
+    """What autograde does, without nbgrader: execute in record mode with the lab's graded
+    implementations withheld, then decide every test cell from its trusted source."""
+    for key, value in withheld.overlay(lab, tmp_path / "overlay").items():
+        monkeypatch.setenv(key, value)
+    nb = _execute(nb, tmp_path)
+    trusted = {c.metadata.nbgrader["grade_id"]: c.source for c in _source(lab).cells
+               if is_grade(c) and not is_solution(c)}
+    context = verdicts.notebook_context(nb, ["adam_updates", "train_softmax_theano"]) if lab == LABS[2] \
+        else Context(trusted=True)
+    return {gid: verdicts.decide(trusted[gid], c.outputs, context)
+            for c in nb.cells if (gid := c.metadata.get("nbgrader", {}).get("grade_id")) in trusted}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", LABS)
+def test_at_autograde_the_solution_passes_and_the_release_fails(lab, tmp_path, kernel_env, monkeypatch):
+    outcomes = _autograde(_source(lab), lab, tmp_path / "solution", monkeypatch)
+    assert outcomes and all(o.passed for o in outcomes.values()), \
+        {g: o.failures for g, o in outcomes.items() if not o.passed}
+    tests = {c.metadata.nbgrader["grade_id"]: c.source for c in _source(lab).cells
+             if is_grade(c) and not is_solution(c)}
+    nb = _released(lab)
+    for cell in nb.cells:
+        if is_grade(cell) and not is_solution(cell):
+            cell.source = tests[cell.metadata.nbgrader["grade_id"]]
+    outcomes = _autograde(nb, lab, tmp_path / "release", monkeypatch)
+    assert len(outcomes) == len(tests) and not any(o.passed for o in outcomes.values())
+
+
+@pytest.mark.slow
+def test_the_students_instant_feedback_is_the_graders_verdict(tmp_path, kernel_env, monkeypatch):
+    """A notebook with classic bugs, run by the student (visible tests, verdicts in the kernel)
+    and graded on the visible tests (record mode, trusted verdicts): the same cells fail."""
+    lab = LABS[1]
+    nb = make_samples.classic_bugs()
+    (tmp_path / "student").mkdir()
+    student = _execute(copy.deepcopy(nb), tmp_path / "student")
+    failed_for_student = {c.metadata.nbgrader["grade_id"] for c in student.cells
+                          if is_grade(c) and not is_solution(c) and determine_grade(c)[0] == 0}
+    visible = {c.metadata.nbgrader["grade_id"]: c.source for c in _released(lab).cells
+               if is_grade(c) and not is_solution(c) and cells.expected_checks(c.source)}
+    for key, value in withheld.overlay(lab, tmp_path / "overlay").items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "graded").mkdir()
+    graded = _execute(nb, tmp_path / "graded")
+    failed_for_grader = {gid for c in graded.cells if (gid := c.metadata.get("nbgrader", {}).get("grade_id")) in visible
+                         and not verdicts.decide(visible[gid], c.outputs, Context(trusted=True)).passed}
+    assert failed_for_grader == failed_for_student & set(visible) == {
+        "test_adagrad", "test_adam", "test_adam_first_step", "test_adamw", "test_clip"}

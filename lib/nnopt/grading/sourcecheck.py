@@ -1,0 +1,146 @@
+"""Static checks of Lab 3's Theano answers: is the code symbolic, and self-contained?
+
+Numbers alone cannot tell a Theano optimizer from a numpy one that produces the same points
+(nnopt's Adam is available in Lab 3, whose Part A uses it). So the grader also reads the
+answer's *source* -- outside the kernel, with :mod:`ast`, never running it -- and requires:
+
+* ``adam_updates``: a function that calls ``T.grad`` (or ``theano.grad``), uses only
+  ``T``, ``theano``, ``np`` and builtins from outside itself, and no escape hatch that runs
+  Python per step (``as_op``, ``OpFromGraph``, ``theano.compile``, ``theano.printing``...),
+  no dynamic access (``getattr``, ``exec``, dunder attributes, imports);
+* ``train_softmax_theano``: a function that compiles ``theano.function(..., updates=...)``
+  with updates made by ``adam_updates(...)``, and uses only ``T``, ``theano``, ``np``,
+  ``minibatches``, ``adam_updates`` and builtins from outside itself.
+
+At autograde the source is the notebook's (:func:`notebook_sources`, which also refuses a
+name defined twice or rebound elsewhere); in student mode, ``inspect.getsource`` in the
+kernel. The numbers are then compared by the grader with its own reference.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+from collections.abc import Iterable, Sequence
+
+BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - {
+    "eval", "exec", "compile", "getattr", "setattr", "delattr", "globals", "locals", "vars",
+    "open", "input", "breakpoint", "help", "memoryview", "__import__"}
+FORBIDDEN_ATTRIBUTES = frozenset({"as_op", "OpFromGraph", "compile", "printing", "Op", "COp", "gof",
+                                  "py_func", "callback", "FunctionGraph", "sandbox", "d3viz"})
+#: Names each function may take from outside itself (besides builtins).
+ALLOWED = {"adam_updates": frozenset({"T", "theano", "np", "numpy"}),
+           "train_softmax_theano": frozenset({"T", "theano", "np", "numpy", "minibatches", "adam_updates"})}
+
+
+def _function(tree: ast.AST, name: str) -> ast.FunctionDef | None:
+    return next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name), None)
+
+
+def _bound_names(fn: ast.FunctionDef) -> set[str]:
+    """Names the function binds itself: parameters, assignments, loop and comprehension targets."""
+    bound = {a.arg for a in fn.args.args + fn.args.kwonlyargs + fn.args.posonlyargs}
+    bound |= {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.Lambda)) and node is not fn:
+            args = node.args
+            bound |= {a.arg for a in args.args + args.kwonlyargs + args.posonlyargs}
+            if isinstance(node, ast.FunctionDef):
+                bound.add(node.name)
+    return bound
+
+
+def _grad_call(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "grad"
+            and isinstance(node.func.value, (ast.Name, ast.Attribute)))
+
+
+def _uses_adam_updates(fn: ast.FunctionDef) -> bool:
+    """``theano.function(..., updates=<adam_updates(...) or a name assigned from it>)``."""
+    from_adam = {t.id for node in ast.walk(fn) if isinstance(node, ast.Assign) and _calls(node.value, "adam_updates")
+                 for t in node.targets if isinstance(t, ast.Name)}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "function":
+            for kw in node.keywords:
+                if kw.arg == "updates" and (_calls(kw.value, "adam_updates")
+                                            or (isinstance(kw.value, ast.Name) and kw.value.id in from_adam)):
+                    return True
+    return False
+
+
+def _calls(node: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(node))
+
+
+def problems(source: str, role: str, name: str | None = None) -> list[str]:
+    """Why the definition of ``name`` (default: ``role``) in ``source`` is not an acceptable
+    answer for ``role`` (``"adam_updates"`` or ``"train_softmax_theano"``); [] if it is."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [f"the cell defining {name or role} does not parse (line {exc.lineno})"]
+    fn = _function(tree, name or role)
+    if fn is None:
+        return [f"no `def {name or role}(...)` found"]
+    name = role
+    found: list[str] = []
+    bound = _bound_names(fn)
+    outside = sorted({n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+                      and n.id not in bound and n.id not in BUILTINS and n.id not in ALLOWED[name]})
+    if outside:
+        found.append(f"{name} uses {', '.join(outside)} from outside itself; it may only use "
+                     f"{', '.join(sorted(ALLOWED[name]))} and builtins")
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Attribute) and (node.attr in FORBIDDEN_ATTRIBUTES or node.attr.startswith("__")):
+            found.append(f"{name} uses .{node.attr} (line {node.lineno}): not allowed in the symbolic answer")
+        elif isinstance(node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.ClassDef)):
+            what = {"ImportFrom": "an import", "Import": "an import", "ClassDef": "a class"}.get(
+                type(node).__name__, f"a {type(node).__name__.lower()}")
+            found.append(f"{name} contains {what} statement (line {node.lineno}): not allowed in the symbolic answer")
+    if name == "adam_updates" and not any(_grad_call(n) for n in ast.walk(fn)):
+        found.append("adam_updates must compute the gradients symbolically with T.grad(cost, params)")
+    if name == "train_softmax_theano" and not _uses_adam_updates(fn):
+        found.append("train_softmax_theano must train with theano.function(..., updates=adam_updates(...))")
+    return list(dict.fromkeys(found))
+
+
+def _binds(tree: ast.AST, name: str) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, (ast.Store, ast.Del)):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (a.asname or a.name.split(".")[0]) == name for a in node.names):
+            return True
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            return True
+    return False
+
+
+def notebook_sources(cells: Sequence[str], names: Iterable[str], protected: Iterable[str] = ("T", "theano")
+                     ) -> tuple[dict[str, str], list[str]]:
+    """For each answer ``name``: the source of the one code cell that defines it, and the
+    problems found (a name defined in several cells or in none; ``protected`` module names
+    rebound anywhere). ``cells``: the notebook's code cells in order, IPython syntax allowed
+    (``%time`` and friends are transformed first)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    trees: list[ast.AST | None] = []
+    for src in cells:
+        try:
+            trees.append(ast.parse(TransformerManager().transform_cell(src)))
+        except SyntaxError:
+            trees.append(None)
+    sources, found = {}, []
+    for name in names:
+        where = [i for i, t in enumerate(trees) if t is not None and _binds(t, name)]
+        if len(where) != 1:
+            found.append(f"{name} is defined in {len(where)} cells ({where}); define it exactly once")
+            continue
+        sources[name] = cells[where[0]]
+    for name in protected:
+        where = [i for i, t in enumerate(trees) if t is not None and _binds(t, name)]
+        if len(where) > 1:
+            found.append(f"the name {name} is rebound in cells {where[1:]}; the Theano part cannot be trusted")
+    return sources, found
