@@ -1,4 +1,4 @@
-"""What the sandbox sees: the bubblewrap command line of one job (no processes started here).
+"""What the sandbox sees: the bubblewrap options of one job (no processes started here).
 
 The file system inside is built from nothing (bubblewrap's empty root) and holds only::
 
@@ -7,7 +7,8 @@ The file system inside is built from nothing (bubblewrap's empty root) and holds
     /etc/passwd, /etc/group                 written for the job (user "student", uid 1000)
     <python>, <venv>, <nnopt package>       the kit's environment at its own paths, read-only
     /sandbox/runner                         sandbox_exec.py + output_limits.py, read-only
-    /sandbox/in                             the job folder (notebook, lab files), read-only
+    /sandbox/in                             the job folder (lab files, job.json), read-only;
+                                            the notebook itself comes on stdin
     /sandbox, /tmp (two tmpfs, each of      work/ (cwd) and home/ ($HOME); the private /tmp
       Sandbox.disk_limit bytes)
     /proc, /dev                             the job's own (its PID namespace, minimal devices)
@@ -143,8 +144,8 @@ def replace_args(replaced: Mapping[Path, Path]) -> list[str]:
 
 
 def validate_withheld(hidden: Iterable, replaced: Mapping) -> tuple[list[Path], dict[Path, Path]]:
-    """Check and normalise the withheld lists (absolute paths; a replacement is of the same kind
-    as its target: a file for a file, a folder for a package folder)."""
+    """Check and normalise the withheld lists: absolute paths; each replacement is of the same
+    kind as its target (a file over a file, a folder over a folder)."""
     hide, replace = [], {}
     for path in hidden:
         if not Path(path).is_absolute():
@@ -153,8 +154,53 @@ def validate_withheld(hidden: Iterable, replaced: Mapping) -> tuple[list[Path], 
     for target, source in dict(replaced).items():
         if not Path(target).is_absolute() or not os.path.exists(target):
             raise ValueError(f"Invalid replaced path: {target!r} (expected an existing absolute path)")
-        if os.path.isdir(target) != os.path.isdir(source) or not os.path.exists(source):
-            kind = "folder" if os.path.isdir(target) else "file"
+        kind = "folder" if os.path.isdir(target) else "file"
+        if not (os.path.isdir(source) if kind == "folder" else os.path.isfile(source)):
             raise ValueError(f"Invalid replacement for {target}: {source!r} (expected an existing {kind})")
         replace[Path(target)] = Path(source)
     return hide, replace
+
+
+def filesystem_args(*, environment: Sequence[Path], runner_files: Sequence[Path], job_in: Path,
+                    etc_files: Mapping[str, Path], disk_bytes: int, hidden: Iterable[Path] = (),
+                    replaced: Mapping[Path, Path] = {}, extra: Sequence[Path] = ()) -> list[str]:
+    """Everything the job sees, in bwrap's order of operations."""
+    made: set[Path] = set()
+    args = system_args()
+    for name, source in sorted(etc_files.items()):
+        args += ["--ro-bind", str(source), f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(disk_bytes), "--tmpfs", "/tmp"]
+    made.add(Path("/tmp"))
+    args += environment_args([*environment, *extra], made)     # after /tmp: a Python may live there
+    args += ["--perms", "1777", "--size", str(disk_bytes), "--tmpfs", str(ROOT),
+             "--perms", "0755", "--dir", str(RUNNER), "--perms", "0755", "--dir", str(JOB_IN)]
+    for path in runner_files:
+        args += ["--ro-bind", str(path), str(RUNNER / path.name)]
+    args += ["--ro-bind", str(job_in), str(JOB_IN)]
+    visible = [Path(p) for p in SYSTEM if os.path.isdir(p) and not os.path.islink(p)]
+    args += hide_args(hidden, [*visible, *environment, *extra], made)
+    args += replace_args(replaced)
+    return args
+
+
+def env_args(env: Mapping[str, str]) -> list[str]:
+    args = ["--clearenv"]
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    return args
+
+
+def command(*, bwrap: str, filesystem: Sequence[str], env: Mapping[str, str], argv: Sequence[str],
+            drop_to: tuple[int, int] | None) -> list[tuple[list[str], list[str]]]:
+    """Each bwrap of a job as ``(options, command)``: bwrap reads the options from a file
+    (``--args FD``, see ``Sandbox.launcher``), so that no command line in the sandbox shows
+    the grader's paths. One bwrap (``drop_to=None``), or as root the outer one, whose command
+    (``setpriv ... bwrap``) starts the inner one."""
+    inside = [*env_args(env), "--chdir", str(ROOT)]
+    if drop_to is None:
+        return [([*USERNS, *NAMESPACES, *filesystem, *inside], list(argv))]
+    uid, gid = drop_to
+    return [([*NAMESPACES, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", *filesystem],
+             ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
+              "--bounding-set=-all", "--", bwrap]),
+            ([*USERNS, "--die-with-parent", "--dev-bind", "/", "/", *inside], list(argv))]
