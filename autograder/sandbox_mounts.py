@@ -1,4 +1,4 @@
-"""What the sandbox sees: the bubblewrap command line of one job (no processes started here).
+"""What the sandbox sees: the bubblewrap options of one job (no processes started here).
 
 The file system inside is built from nothing (bubblewrap's empty root) and holds only::
 
@@ -7,7 +7,8 @@ The file system inside is built from nothing (bubblewrap's empty root) and holds
     /etc/passwd, /etc/group                 written for the job (user "student", uid 1000)
     <python>, <venv>, <nnopt package>       the kit's environment at its own paths, read-only
     /sandbox/runner                         sandbox_exec.py + output_limits.py, read-only
-    /sandbox/in                             the job folder (notebook, lab files), read-only
+    /sandbox/in                             the job folder (lab files, job.json), read-only;
+                                            the notebook itself comes on stdin
     /sandbox, /tmp (two tmpfs, each of      work/ (cwd) and home/ ($HOME); the private /tmp
       Sandbox.disk_limit bytes)
     /proc, /dev                             the job's own (its PID namespace, minimal devices)
