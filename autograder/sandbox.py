@@ -91,9 +91,13 @@ class JobResult:
 INSTALL_FIX = "install bubblewrap: `sudo apt-get install bubblewrap` (or `make sandbox` as root)"
 
 
-def _fix_for(stderr: str) -> str:
+def fix_for(stderr: str) -> str:
     """The fix for what bubblewrap said when the probe failed."""
     if "namespace" in stderr or "uid map" in stderr or "Operation not permitted" in stderr:
+        if any(os.path.exists(p) for p in ("/.dockerenv", "/run/.containerenv")):
+            return ("this is a container whose runtime forbids namespaces: grade on the host, or start the "
+                    "container with `--security-opt seccomp=unconfined --security-opt apparmor=unconfined "
+                    "--cap-add SYS_ADMIN` (or `--privileged`)")
         return ("allow unprivileged user namespaces: `sudo sysctl -w kernel.unprivileged_userns_clone=1` "
                 "(Debian) or `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04)")
     return "see bubblewrap's message above"
@@ -319,7 +323,7 @@ class Sandbox(LoggingConfigurable):
                     os.close(fd)
         if proc.returncode != 0:
             raise SandboxUnavailable(f"the grading sandbox cannot start:\n{proc.stderr.strip()[-2000:]}\n"
-                                     f"Fix: {_fix_for(proc.stderr)}. {self._opt_out_hint()}")
+                                     f"Fix: {fix_for(proc.stderr)}. {self._opt_out_hint()}")
         Sandbox._checked[key] = "ok"
 
     @staticmethod

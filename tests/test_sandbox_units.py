@@ -12,6 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from autograder import feedback, output_limits as ol, sandbox_mounts as mounts
+from autograder import sandbox as sandbox_module
 from autograder.sandbox import Sandbox
 
 RECORD = {"output_type": "display_data", "metadata": {},
@@ -131,6 +132,15 @@ def test_withheld_lists_are_checked(tmp_path):
     with pytest.raises(ValueError, match="Invalid replacement for"):
         mounts.validate_withheld([], {str(target): str(tmp_path / "nope.py")})
     assert mounts.validate_withheld([str(target)], {str(target): str(target)}) == ([target], {target: target})
+
+
+def test_a_sandbox_that_cannot_start_names_the_fix_for_the_machine(monkeypatch):
+    denied = "bwrap: setting up uid map: Permission denied\nOperation not permitted"
+    monkeypatch.setattr(sandbox_module.os.path, "exists", lambda path: False)
+    assert "sysctl" in sandbox_module.fix_for(denied)
+    monkeypatch.setattr(sandbox_module.os.path, "exists", lambda path: path == "/.dockerenv")
+    assert "container" in sandbox_module.fix_for(denied) and "seccomp" in sandbox_module.fix_for(denied)
+    assert sandbox_module.fix_for("bwrap: execvp x: No such file") == "see bubblewrap's message above"
 
 
 def test_as_root_the_job_runs_as_an_unprivileged_user(tmp_path):
