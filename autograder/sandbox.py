@@ -213,14 +213,24 @@ class Sandbox(LoggingConfigurable):
         return account.pw_uid, account.pw_gid
 
     @staticmethod
-    def withheld(lab: str, workdir: Path) -> tuple[list, dict]:
-        """``autograder.withheld.mounts(lab, workdir)`` -> (paths to hide, {target: file}) when that
-        module exists (issue 16); nothing otherwise. Any other failure stops grading."""
+    def withheld(lab: str, workdir: Path) -> tuple[list, dict, dict[str, str]]:
+        """The hook of issue 16: ``autograder.withheld.mounts(lab, workdir)``, when that module
+        exists, called once per job with a private ``workdir`` (removed after the job) for the
+        files it generates. Returns ``(paths to make absent, {target: replacement file or
+        folder}, {kernel variable: value})``. The hook may return either an object with
+        ``hide``, ``replace`` (items with ``target`` and ``source``, or pairs) and optionally
+        ``env``, or a tuple ``(hide, {target: source})`` / ``(hide, {target: source}, env)``.
+        Nothing without the module; any failure of the hook stops grading."""
         if importlib.util.find_spec("autograder.withheld") is None:
-            return [], {}
+            return [], {}, {}
         result = importlib.import_module("autograder.withheld").mounts(lab, workdir)
-        hidden, replaced = result
-        return list(hidden), dict(replaced)
+        if hasattr(result, "hide"):
+            hidden, replaced, env = result.hide, getattr(result, "replace", ()), getattr(result, "env", {})
+        else:
+            hidden, replaced, env = (*result, {})[:3]
+        if not isinstance(replaced, Mapping):
+            replaced = dict((r.target, r.source) if hasattr(r, "target") else tuple(r) for r in replaced)
+        return list(hidden), dict(replaced), {str(k): str(v) for k, v in dict(env or {}).items()}
 
     # ----------------------------------------------------------------- running
     def _font_cache(self) -> list[Path]:
@@ -337,18 +347,18 @@ class Sandbox(LoggingConfigurable):
         """Execute ``notebook`` (saved as ``name``) of ``lab`` in a new sandbox."""
         self.check()
         start = time.monotonic()
-        env = self.kernel_environment(lab)
-        job = {"notebook": name, "workdir": str(mounts.WORK), "limits": self.limits(), "env": env,
-               "executor": dict(executor),
-               "output": {"cell_bytes": self.cell_output_limit, "notebook_bytes": self.notebook_output_limit,
-                          "keep_mimetypes": list(self.keep_mimetypes)}}
         with tempfile.TemporaryDirectory(prefix="nnopt-job-") as tmp:
             staging = Path(tmp)
-            job_in = self._stage(staging, lab_files, job)
             workdir = staging / "withheld"
             workdir.mkdir(mode=0o755)
             workdir.chmod(0o755)
-            more_hidden, more_replaced = self.withheld(lab, workdir)
+            more_hidden, more_replaced, more_env = self.withheld(lab, workdir)
+            env = {**self.kernel_environment(lab), **more_env}
+            job = {"notebook": name, "workdir": str(mounts.WORK), "limits": self.limits(), "env": env,
+                   "executor": dict(executor),
+                   "output": {"cell_bytes": self.cell_output_limit, "notebook_bytes": self.notebook_output_limit,
+                              "keep_mimetypes": list(self.keep_mimetypes)}}
+            job_in = self._stage(staging, lab_files, job)
             argv = [sys.executable, "-E", "-s", str(mounts.RUNNER / "sandbox_exec.py"),
                     str(mounts.JOB_IN / "job.json")]
             stages = self.command(staging, job_in, env, argv, [*hidden, *more_hidden],

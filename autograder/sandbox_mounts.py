@@ -136,7 +136,7 @@ def hide_args(hidden: Iterable[Path], visible: Sequence[Path], made: set[Path]) 
 
 
 def replace_args(replaced: Mapping[Path, Path]) -> list[str]:
-    """Bind each replacement file read-only over its target."""
+    """Bind each replacement (file or folder) read-only over its target."""
     args = []
     for target, source in sorted(replaced.items()):
         args += ["--ro-bind", str(source), str(target)]
@@ -144,17 +144,19 @@ def replace_args(replaced: Mapping[Path, Path]) -> list[str]:
 
 
 def validate_withheld(hidden: Iterable, replaced: Mapping) -> tuple[list[Path], dict[Path, Path]]:
-    """Check and normalise the withheld lists (absolute paths; replacements are files)."""
+    """Check and normalise the withheld lists: absolute paths; each replacement is of the same
+    kind as its target (a file over a file, a folder over a folder)."""
     hide, replace = [], {}
     for path in hidden:
         if not Path(path).is_absolute():
             raise ValueError(f"Invalid hidden path: {path!r} (expected an absolute path)")
         hide.append(Path(path))
     for target, source in dict(replaced).items():
-        if not Path(target).is_absolute() or not os.path.isfile(target):
-            raise ValueError(f"Invalid replaced path: {target!r} (expected an existing absolute file path)")
-        if not os.path.isfile(source):
-            raise ValueError(f"Invalid replacement for {target}: {source!r} (expected an existing file)")
+        if not Path(target).is_absolute() or not os.path.exists(target):
+            raise ValueError(f"Invalid replaced path: {target!r} (expected an existing absolute path)")
+        kind = "folder" if os.path.isdir(target) else "file"
+        if not (os.path.isdir(source) if kind == "folder" else os.path.isfile(source)):
+            raise ValueError(f"Invalid replacement for {target}: {source!r} (expected an existing {kind})")
         replace[Path(target)] = Path(source)
     return hide, replace
 

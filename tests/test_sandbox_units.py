@@ -131,7 +131,10 @@ def test_withheld_lists_are_checked(tmp_path):
         mounts.validate_withheld([], {str(tmp_path / "missing.py"): str(target)})
     with pytest.raises(ValueError, match="Invalid replacement for"):
         mounts.validate_withheld([], {str(target): str(tmp_path / "nope.py")})
+    with pytest.raises(ValueError, match="expected an existing folder"):
+        mounts.validate_withheld([], {str(tmp_path): str(target)})            # a file over a folder
     assert mounts.validate_withheld([str(target)], {str(target): str(target)}) == ([target], {target: target})
+    assert mounts.validate_withheld([], {str(tmp_path): str(tmp_path)}) == ([], {tmp_path: tmp_path})
 
 
 def test_a_sandbox_that_cannot_start_names_the_fix_for_the_machine(monkeypatch):
