@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Unicode
 
-from . import output_limits
+from . import output_limits, sandbox_hooks
 from .sandbox import OPT_OUT_WARNING, Sandbox, SandboxUnavailable
 
 #: nbclient settings handed to the executor inside the sandbox (JSON-serialisable traits).
@@ -105,7 +106,8 @@ class SandboxedExecute(Execute):
         base = {"lab": lab, "student": student, "notebook": name, "sandbox": sandbox.describe()}
         if not sandbox.enabled:
             self.log.warning(OPT_OUT_WARNING)
-            with _environ(sandbox.grading_variables(lab)):
+            with tempfile.TemporaryDirectory(prefix="nnopt-overlay-") as tmp, \
+                    _environ({**sandbox.grading_variables(lab), **sandbox_hooks.overlay(lab, Path(tmp))}):
                 out = ExecutePreprocessor.preprocess(self, nb, resources, km=km)
             self._report(**base, status="ok", reason="", seconds=0.0, inner_seconds=0.0, truncated_cells=[])
             return out

@@ -37,7 +37,6 @@ Design (issue 12; the threat model is in ``autograder/README.md``)
 """
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import os
@@ -59,7 +58,7 @@ import psutil
 from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from . import output_limits, sandbox_mounts as mounts
+from . import output_limits, sandbox_hooks as hooks, sandbox_mounts as mounts
 
 HERE = Path(__file__).resolve().parent
 GiB, MiB = 1 << 30, 1 << 20
@@ -212,26 +211,6 @@ class Sandbox(LoggingConfigurable):
             raise SandboxUnavailable(f"Invalid Sandbox.user: {self.user!r} (expected an account other than root)")
         return account.pw_uid, account.pw_gid
 
-    @staticmethod
-    def withheld(lab: str, workdir: Path) -> tuple[list, dict, dict[str, str]]:
-        """The hook of issue 16: ``autograder.withheld.mounts(lab, workdir)``, when that module
-        exists, called once per job with a private ``workdir`` (removed after the job) for the
-        files it generates. Returns ``(paths to make absent, {target: replacement file or
-        folder}, {kernel variable: value})``. The hook may return either an object with
-        ``hide``, ``replace`` (items with ``target`` and ``source``, or pairs) and optionally
-        ``env``, or a tuple ``(hide, {target: source})`` / ``(hide, {target: source}, env)``.
-        Nothing without the module; any failure of the hook stops grading."""
-        if importlib.util.find_spec("autograder.withheld") is None:
-            return [], {}, {}
-        result = importlib.import_module("autograder.withheld").mounts(lab, workdir)
-        if hasattr(result, "hide"):
-            hidden, replaced, env = result.hide, getattr(result, "replace", ()), getattr(result, "env", {})
-        else:
-            hidden, replaced, env = (*result, {})[:3]
-        if not isinstance(replaced, Mapping):
-            replaced = dict((r.target, r.source) if hasattr(r, "target") else tuple(r) for r in replaced)
-        return list(hidden), dict(replaced), {str(k): str(v) for k, v in dict(env or {}).items()}
-
     # ----------------------------------------------------------------- running
     def _font_cache(self) -> list[Path]:
         """The grader's matplotlib font list (built once if missing), copied into every job."""
@@ -352,7 +331,7 @@ class Sandbox(LoggingConfigurable):
             workdir = staging / "withheld"
             workdir.mkdir(mode=0o755)
             workdir.chmod(0o755)
-            more_hidden, more_replaced, more_env = self.withheld(lab, workdir)
+            more_hidden, more_replaced, more_env = hooks.withheld(lab, workdir)
             env = {**self.kernel_environment(lab), **more_env}
             job = {"notebook": name, "workdir": str(mounts.WORK), "limits": self.limits(), "env": env,
                    "executor": dict(executor),
