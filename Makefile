@@ -132,14 +132,27 @@ distclean: clean  ## also remove .venv (the next make lab/test rebuilds it)
 # autograder/sandbox.py. Installing needs root and apt-get (CI runs as root).
 .PHONY: sandbox
 
-sandbox:  ## install bubblewrap, the grading sandbox, if it is missing (root, apt-get)
-	@if command -v bwrap >/dev/null; then echo "grading sandbox: $$(bwrap --version)"; \
-	elif [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -q && apt-get install -y -q --no-install-recommends bubblewrap; \
+sandbox:  ## install bubblewrap, the grading sandbox, if it is missing (root, apt-get), and try it
+	@if ! command -v bwrap >/dev/null; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends bubblewrap || exit 1; \
+	  else \
+	    echo "warning: bubblewrap (bwrap) is missing and only root can install it here: the" \
+	         "autograder refuses to grade and its tests fail until \`sudo apt-get install bubblewrap\`" \
+	         "(or \`sudo make sandbox\`)" >&2; \
+	    exit 0; \
+	  fi; \
+	fi; \
+	if bwrap --unshare-all --die-with-parent --ro-bind / / true; then \
+	  echo "grading sandbox: $$(bwrap --version) starts here (as $$(id -un))"; \
 	else \
-	  echo "warning: bubblewrap (bwrap) is missing: the autograder refuses to grade and its" \
-	       "tests fail until it is installed (sudo apt-get install bubblewrap)" >&2; \
+	  echo "warning: bwrap is installed but cannot start a sandbox (user namespaces off? in a" \
+	       "container: needs --privileged or seccomp/AppArmor allowing them); the autograder" \
+	       "refuses to grade until it can" >&2; \
+	fi; \
+	if [ "$$(id -u)" -eq 0 ] && ! command -v setpriv >/dev/null; then \
+	  echo "warning: setpriv (util-linux) is missing: grading as root needs it to drop to Sandbox.user" >&2; \
 	fi
 
 # --- browser tests (issue 8) ----------------------------------------------------------

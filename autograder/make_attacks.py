@@ -1,5 +1,5 @@
 """Build ``autograder/attacks/``: submissions that attack the grader, each with the outcome
-the autograder must produce (``tests/test_attacks.py`` grades them all through
+the autograder must produce (``tests/test_sandbox_batch.py`` grades them all through
 ``nbgrader autograde`` with the kit's config and through the pipeline).
 
     python -m autograder.make_attacks        # rewrites autograder/attacks/
@@ -397,7 +397,7 @@ def table() -> str:
     """``attacks/README.md``: every attack and the outcome it must get."""
     lines = ["# Attack submissions (built by `python -m autograder.make_attacks`)", "",
              "Each folder is one student's submission of Lab 1 (solution filled in) plus one cell that",
-             "attacks the grader. `tests/test_attacks.py` grades them through `nbgrader autograde` and",
+             "attacks the grader. `tests/test_sandbox_batch.py` grades them through `nbgrader autograde` and",
              "the pipeline and checks the outcome below, that no `LEAKED:` line appears, and that no",
              f"process marked `{SURVIVOR}` survives.", "",
              "| submission | what it tries | must get |", "|---|---|---|"]

@@ -4,8 +4,7 @@
   ``interrupt_on_timeout``, ``allow_errors``, ``raise_on_iopub_timeout``, ``error_on_timeout``,
   ``extra_arguments``, ``startup_timeout``, ...; ``c.ExecutePreprocessor.timeout`` still sets
   the per-cell limit) that executes the notebook in the sandbox (``sandbox.py``). The kernel
-  sees ``NNOPT_GRADING_MODE=record`` and ``NNOPT_LAB=<assignment>``, and not the lab's graded
-  reference implementations (``withheld.mounts``; with the opt-out, ``withheld.overlay``). A notebook that cannot be
+  sees ``NNOPT_GRADING_MODE=record`` and ``NNOPT_LAB=<assignment>``. A notebook that cannot be
   executed (kernel died, wall limit, ...) raises :class:`GradingError`: nbgrader then fails
   that submission alone and goes on with the next.
 * :class:`LimitOutputBytes` -- nbgrader's ``LimitOutput`` (lines per stream, traceback lines)
@@ -31,7 +30,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Unicode
 
-from . import output_limits, withheld
+from . import output_limits, sandbox_hooks
 from .sandbox import OPT_OUT_WARNING, Sandbox, SandboxUnavailable
 
 #: nbclient settings handed to the executor inside the sandbox (JSON-serialisable traits).
@@ -107,8 +106,8 @@ class SandboxedExecute(Execute):
         base = {"lab": lab, "student": student, "notebook": name, "sandbox": sandbox.describe()}
         if not sandbox.enabled:
             self.log.warning(OPT_OUT_WARNING)
-            with tempfile.TemporaryDirectory(prefix="nnopt-withheld-") as tmp, \
-                    _environ({**sandbox.grading_variables(lab), **withheld.overlay(lab, Path(tmp))}):
+            with tempfile.TemporaryDirectory(prefix="nnopt-overlay-") as tmp, \
+                    _environ({**sandbox.grading_variables(lab), **sandbox_hooks.overlay(lab, Path(tmp))}):
                 out = ExecutePreprocessor.preprocess(self, nb, resources, km=km)
             self._report(**base, status="ok", reason="", seconds=0.0, inner_seconds=0.0, truncated_cells=[])
             return out

@@ -58,7 +58,7 @@ import psutil
 from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from . import output_limits, sandbox_mounts as mounts, withheld
+from . import output_limits, sandbox_hooks as hooks, sandbox_mounts as mounts
 
 HERE = Path(__file__).resolve().parent
 GiB, MiB = 1 << 30, 1 << 20
@@ -90,9 +90,13 @@ class JobResult:
 INSTALL_FIX = "install bubblewrap: `sudo apt-get install bubblewrap` (or `make sandbox` as root)"
 
 
-def _fix_for(stderr: str) -> str:
+def fix_for(stderr: str) -> str:
     """The fix for what bubblewrap said when the probe failed."""
     if "namespace" in stderr or "uid map" in stderr or "Operation not permitted" in stderr:
+        if any(os.path.exists(p) for p in ("/.dockerenv", "/run/.containerenv")):
+            return ("this is a container whose runtime forbids namespaces: grade on the host, or start the "
+                    "container with `--security-opt seccomp=unconfined --security-opt apparmor=unconfined "
+                    "--cap-add SYS_ADMIN` (or `--privileged`)")
         return ("allow unprivileged user namespaces: `sudo sysctl -w kernel.unprivileged_userns_clone=1` "
                 "(Debian) or `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04)")
     return "see bubblewrap's message above"
@@ -207,13 +211,6 @@ class Sandbox(LoggingConfigurable):
             raise SandboxUnavailable(f"Invalid Sandbox.user: {self.user!r} (expected an account other than root)")
         return account.pw_uid, account.pw_gid
 
-    @staticmethod
-    def withheld(lab: str, workdir: Path) -> tuple[list[Path], dict[Path, Path]]:
-        """What ``lab``'s kernel must not reach (``autograder.withheld.mounts``, issue 16): the
-        paths to hide and ``{target: generated replacement}``, written under ``workdir``."""
-        found = withheld.mounts(lab, workdir)
-        return list(found.hide), {r.target: r.source for r in found.replace}
-
     # ----------------------------------------------------------------- running
     def _font_cache(self) -> list[Path]:
         """The grader's matplotlib font list (built once if missing), copied into every job."""
@@ -315,7 +312,7 @@ class Sandbox(LoggingConfigurable):
                     os.close(fd)
         if proc.returncode != 0:
             raise SandboxUnavailable(f"the grading sandbox cannot start:\n{proc.stderr.strip()[-2000:]}\n"
-                                     f"Fix: {_fix_for(proc.stderr)}. {self._opt_out_hint()}")
+                                     f"Fix: {fix_for(proc.stderr)}. {self._opt_out_hint()}")
         Sandbox._checked[key] = "ok"
 
     @staticmethod
@@ -329,18 +326,18 @@ class Sandbox(LoggingConfigurable):
         """Execute ``notebook`` (saved as ``name``) of ``lab`` in a new sandbox."""
         self.check()
         start = time.monotonic()
-        env = self.kernel_environment(lab)
-        job = {"notebook": name, "workdir": str(mounts.WORK), "limits": self.limits(), "env": env,
-               "executor": dict(executor),
-               "output": {"cell_bytes": self.cell_output_limit, "notebook_bytes": self.notebook_output_limit,
-                          "keep_mimetypes": list(self.keep_mimetypes)}}
         with tempfile.TemporaryDirectory(prefix="nnopt-job-") as tmp:
             staging = Path(tmp)
-            job_in = self._stage(staging, lab_files, job)
             workdir = staging / "withheld"
             workdir.mkdir(mode=0o755)
             workdir.chmod(0o755)
-            more_hidden, more_replaced = self.withheld(lab, workdir)
+            more_hidden, more_replaced, more_env = hooks.withheld(lab, workdir)
+            env = {**self.kernel_environment(lab), **more_env}
+            job = {"notebook": name, "workdir": str(mounts.WORK), "limits": self.limits(), "env": env,
+                   "executor": dict(executor),
+                   "output": {"cell_bytes": self.cell_output_limit, "notebook_bytes": self.notebook_output_limit,
+                              "keep_mimetypes": list(self.keep_mimetypes)}}
+            job_in = self._stage(staging, lab_files, job)
             argv = [sys.executable, "-E", "-s", str(mounts.RUNNER / "sandbox_exec.py"),
                     str(mounts.JOB_IN / "job.json")]
             stages = self.command(staging, job_in, env, argv, [*hidden, *more_hidden],

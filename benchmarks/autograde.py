@@ -119,13 +119,23 @@ def per_lab(root: Path, reps: int) -> dict[str, dict[str, object]]:
         for rep in range(reps):
             boxed.append(_grade_once(root, lab, f"{lab}-box-{rep}", True))
             bare.append(_grade_once(root, lab, f"{lab}-bare-{rep}", False))
-        out[lab] = {"sandboxed_s": round(statistics.median(boxed), 2), "no_sandbox_s": round(statistics.median(bare), 2),
+        out[lab] = {"autograde_s": round(statistics.median(boxed), 2),      # sandboxed (DEPLOY.md's sizing) "no_sandbox_s": round(statistics.median(bare), 2),
                     "cost_s": round(statistics.median(a - b for a, b in zip(boxed, bare)), 2),
                     "runs_sandboxed": boxed, "runs_no_sandbox": bare}
     return out
 
 
 def throughput(root: Path, n: int) -> dict[str, object]:
+    """``n`` Lab 1 submissions with 1 and 2 workers, and the profile of the difference.
+
+    The autograde phase's speed-up factors exactly into
+    ``speedup = (busy_2 / busy_1) * (per_sub_1 / per_sub_2)``, where ``per_sub`` is the mean
+    seconds of one submission's ``nbgrader autograde`` process and ``busy`` the mean number of
+    such processes running (their seconds summed over the phase's seconds, at most the worker
+    count): what 2 workers lose is either idle slots (the batch's serial parts, the last
+    submission alone) or each submission running slower next to the other (the same CPU
+    seconds over a longer wall time = cores taken by the other worker and by other users).
+    """
     subs = root / "throughput"
     subs.mkdir()
     nb = make_samples.filled(make_samples.LAB1)
@@ -138,16 +148,24 @@ def throughput(root: Path, n: int) -> dict[str, object]:
         report = pipeline.grade(course, subs, workers=workers, log=lambda *a: None)
         cpu = _children_cpu() - cpu
         assert all(r["status"] == "graded" and float(r["auto_score"]) == FULL[make_samples.LAB1] for r in report.rows)
+        per_sub = [st.seconds for st in pipeline.load_status(course)[make_samples.LAB1].values()]
         out[f"{workers} worker(s)"] = {
             "autograde_s": round(report.autograde_seconds, 1), "total_s": round(report.seconds, 1),
             "per_minute": round(60 * n / report.autograde_seconds, 1),
             "per_minute_total": round(60 * n / report.seconds, 1),
             "cpu_s_per_submission": round(cpu / n, 2),
+            "submission_s": round(statistics.mean(per_sub), 2),
+            "busy_workers": round(sum(per_sub) / report.autograde_seconds, 2),
             "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
-            # CPU the autograde phase used per second: 2.0 = both cores busy with grading alone
+            # CPU the run's child processes used per second of the run: 2.0 = both cores
             "cores_used": round(cpu / report.seconds, 2)}
     one, two = out["1 worker(s)"], out["2 worker(s)"]
     out["speedup_2_vs_1"] = round(one["autograde_s"] / two["autograde_s"], 2)
+    out["profile"] = {
+        "busy_ratio": round(two["busy_workers"] / one["busy_workers"], 2),       # ideal 2.0
+        "per_submission_slowdown": round(two["submission_s"] / one["submission_s"], 2),   # ideal 1.0
+        "cpu_per_submission_ratio": round(two["cpu_s_per_submission"] / one["cpu_s_per_submission"], 2),
+        "cpus": os.cpu_count()}
     return out
 
 
@@ -165,7 +183,7 @@ def _markdown(res: dict) -> str:
              "| lab | autograde, sandboxed (s) | autograde, --no-sandbox (s) | sandbox cost (s, paired median) |",
              "|---|---|---|---|"]
     for lab, r in res["per_lab"].items():
-        lines.append(f"| {lab} | {r['sandboxed_s']} | {r['no_sandbox_s']} | {r['cost_s']} |")
+        lines.append(f"| {lab} | {r['autograde_s']} | {r['no_sandbox_s']} | {r['cost_s']} |")
     lines += ["", "## Memory: peaks after the whole lab, in the sandbox (MiB; limit: 2048 MiB of address "
               "space per process)", "",
               "| lab | kernel: address space | kernel: resident | kernel threads | executor: address space | "
@@ -183,7 +201,16 @@ def _markdown(res: dict) -> str:
         lines.append(f"| {key.split()[0]} | {r['autograde_s']} | {r['total_s']} | {r['per_minute']} | "
                      f"{r['per_minute_total']} | {r['cpu_s_per_submission']} | {r['cores_used']} | "
                      f"{r['load_before']} -> {r['load_after']} |")
-    lines += ["", f"Speed-up with 2 workers: {t['speedup_2_vs_1']}x.", ""]
+    p = t["profile"]
+    lines += ["", f"Speed-up with 2 workers: **{t['speedup_2_vs_1']}x** = {p['busy_ratio']} (busy workers, "
+              f"ideal 2) / {p['per_submission_slowdown']} (each submission's seconds next to the other "
+              f"worker, ideal 1). CPU seconds per submission changed {p['cpu_per_submission_ratio']}x, so a "
+              "slowdown with the same CPU seconds is time spent waiting for a core "
+              f"({p['cpus']} cores; compare the load average, which counts the other users).", "",
+              "| workers | seconds per submission (mean) | busy workers (mean) |", "|---|---|---|"]
+    for key in ("1 worker(s)", "2 worker(s)"):
+        lines.append(f"| {key.split()[0]} | {t[key]['submission_s']} | {t[key]['busy_workers']} |")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -85,6 +85,35 @@ except OSError as exc:
 
 
 @pytest.mark.slow
+def test_the_hook_may_return_issue_16s_mounts_object(withheld_module):
+    """``withheld.mounts`` of issue 16 returns ``Mounts(lab, hide, replace, env)`` whose
+    replacements are ``Replacement(target, source)`` -- a stub folder over a whole package
+    among them -- and the kernel variables of the grading contract."""
+    from types import SimpleNamespace
+    torch = SITE / "torch"
+
+    def plan(lab, workdir):
+        (workdir / "torch").mkdir()
+        (workdir / "torch" / "__init__.py").write_text("raise ImportError('withheld while grading')\n")
+        return SimpleNamespace(lab=lab, hide=(SITE / "sklearn",),
+                               replace=(SimpleNamespace(target=torch, source=workdir / "torch"),),
+                               env={"NNOPT_WITHHELD_TEST": lab})
+    withheld_module.mounts = plan
+    printed = _run(Sandbox(), """
+import os
+try:
+    import torch
+    print("imported")
+except ImportError as exc:
+    print(exc)
+print(os.environ["NNOPT_WITHHELD_TEST"], os.environ["NNOPT_GRADING_MODE"], os.path.exists(%r))
+print(sorted(os.listdir(%r)))
+""" % (str(SITE / "sklearn"), str(torch)), lab="lab2_adaptive")
+    assert printed[0].splitlines() == ["withheld while grading", "lab2_adaptive record False", "['__init__.py']"]
+    assert (torch / "optim").is_dir()                                   # outside: untouched
+
+
+@pytest.mark.slow
 def test_the_hook_is_called_with_the_lab_and_a_private_folder(withheld_module):
     assert _run(Sandbox(), "import os; print(os.environ['NNOPT_GRADING_MODE'], os.environ['NNOPT_LAB'])",
                 lab="lab3_handson") == ["record lab3_handson\n"]

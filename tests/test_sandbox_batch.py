@@ -30,7 +30,8 @@ from autograder import feedback, intake, make_attacks, make_samples, pipeline
 from autograder.course import NBGRADER_MAIN, db_url, nbgrader_environment
 from conftest import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+#: Two batches of ~60 notebooks: minutes on an idle machine, far longer on a loaded one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 LAB1 = make_samples.LAB1
 SAMPLES = REPO_ROOT / "autograder" / "samples"

@@ -15,14 +15,22 @@ from pathlib import Path
 import pytest
 
 from autograder import feedback, make_attacks, pipeline
-from conftest import REPO_ROOT
-from test_browser import browser  # noqa: F401 -- the Chromium fixture (skips without Chromium)
+from conftest import CHROMIUM, REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LAB = make_attacks.LAB1
 INJECTED = ("<script>document.title = 'PWNED-injected'</script>"
             "<img src=\"data:,x\" onerror=\"document.title = 'PWNED-onerror'\">")
+
+
+@pytest.fixture(scope="session")
+def browser(request):
+    """The session's one Chromium (``shared_chromium`` in conftest.py), or a skip without it."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed: `make test-browser` installs it "
+                    "(Debian's chromium package, with apt-get as root)")
+    return request.getfixturevalue("shared_chromium")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +44,7 @@ def page_html(tmp_path_factory) -> str:
     return (course.feedback / "script-in-feedback" / LAB / f"{LAB}.html").read_text()
 
 
-def _open(browser, html: str, folder: Path, name: str) -> tuple[str, list[str]]:  # noqa: F811
+def _open(browser, html: str, folder: Path, name: str) -> tuple[str, list[str]]:
     """Load ``html`` from a file; return the page's title after loading and its console."""
     path = folder / name
     path.write_text(html)
@@ -50,13 +58,13 @@ def _open(browser, html: str, folder: Path, name: str) -> tuple[str, list[str]]:
     return title, console
 
 
-def test_the_graded_attack_runs_nothing_in_its_feedback(browser, page_html, tmp_path):  # noqa: F811
+def test_the_graded_attack_runs_nothing_in_its_feedback(browser, page_html, tmp_path):
     title, _ = _open(browser, page_html, tmp_path, "feedback.html")
     assert "PWNED" not in title and title
     assert "PWNED" in page_html                                 # its attempts are shown as text
 
 
-def test_the_policy_alone_blocks_script_that_got_past_the_sanitiser(browser, page_html, tmp_path):  # noqa: F811
+def test_the_policy_alone_blocks_script_that_got_past_the_sanitiser(browser, page_html, tmp_path):
     injected = page_html.replace("<body>", "<body>" + INJECTED, 1)
     assert injected != page_html and feedback.CSP_META in injected
     title, console = _open(browser, injected, tmp_path, "injected.html")

@@ -12,6 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from autograder import feedback, output_limits as ol, sandbox_mounts as mounts
+from autograder import sandbox as sandbox_module
 from autograder.sandbox import Sandbox
 
 RECORD = {"output_type": "display_data", "metadata": {},
@@ -130,7 +131,19 @@ def test_withheld_lists_are_checked(tmp_path):
         mounts.validate_withheld([], {str(tmp_path / "missing.py"): str(target)})
     with pytest.raises(ValueError, match="Invalid replacement for"):
         mounts.validate_withheld([], {str(target): str(tmp_path / "nope.py")})
+    with pytest.raises(ValueError, match="expected an existing folder"):
+        mounts.validate_withheld([], {str(tmp_path): str(target)})            # a file over a folder
     assert mounts.validate_withheld([str(target)], {str(target): str(target)}) == ([target], {target: target})
+    assert mounts.validate_withheld([], {str(tmp_path): str(tmp_path)}) == ([], {tmp_path: tmp_path})
+
+
+def test_a_sandbox_that_cannot_start_names_the_fix_for_the_machine(monkeypatch):
+    denied = "bwrap: setting up uid map: Permission denied\nOperation not permitted"
+    monkeypatch.setattr(sandbox_module.os.path, "exists", lambda path: False)
+    assert "sysctl" in sandbox_module.fix_for(denied)
+    monkeypatch.setattr(sandbox_module.os.path, "exists", lambda path: path == "/.dockerenv")
+    assert "container" in sandbox_module.fix_for(denied) and "seccomp" in sandbox_module.fix_for(denied)
+    assert sandbox_module.fix_for("bwrap: execvp x: No such file") == "see bubblewrap's message above"
 
 
 def test_as_root_the_job_runs_as_an_unprivileged_user(tmp_path):
@@ -205,3 +218,25 @@ def test_the_line_limit_never_drops_stderr_or_the_byte_notes():
     kept = out.cells[0].outputs
     assert kept[-1] == _stream("bad\n", "stderr") and ol.NOTE_PREFIX in kept[-2]["text"]
     assert sum(1 for o in kept if o["name"] == "stdout") < 1001
+
+
+# ----------------------------------------------------------------- the hook of issue 16
+def test_the_withheld_hook_is_read_in_each_of_its_shapes(tmp_path, monkeypatch):
+    import importlib.machinery
+    import importlib.util
+    from types import SimpleNamespace
+
+    from autograder import sandbox_hooks
+    assert sandbox_hooks.withheld("lab1", tmp_path) == ([], {}, {})            # no module: nothing
+    assert sandbox_hooks.overlay("lab1", tmp_path) == {}
+    module = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(sandbox_hooks.MODULE, None))
+    monkeypatch.setitem(sys.modules, sandbox_hooks.MODULE, module)
+    a, b = Path("/x/a.py"), Path("/y/b.py")
+    module.mounts = lambda lab, workdir: SimpleNamespace(
+        hide=(a,), replace=(SimpleNamespace(target=a, source=b),), env={"NNOPT_LAB": lab})
+    assert sandbox_hooks.withheld("lab1", tmp_path) == ([a], {a: b}, {"NNOPT_LAB": "lab1"})
+    module.mounts = lambda lab, workdir: ([a], [(a, b)])
+    assert sandbox_hooks.withheld("lab1", tmp_path) == ([a], {a: b}, {})
+    assert sandbox_hooks.overlay("lab1", tmp_path) == {}                       # no overlay function
+    module.overlay = lambda lab, workdir: {"PYTHONPATH": str(workdir)}
+    assert sandbox_hooks.overlay("lab1", tmp_path) == {"PYTHONPATH": str(tmp_path)}
