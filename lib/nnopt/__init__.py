@@ -29,6 +29,8 @@ from .optimizers import (
     OPTIMIZERS,
     make_optimizer,
 )
+from .optimizers_matrix import Adafactor, Muon
+from .optimizers_modern import Lion, ScheduleFreeAdamW, ScheduleFreeSGD
 from . import schedules
 
 __version__ = "0.1.0"
@@ -47,6 +49,7 @@ def __getattr__(name: str) -> ModuleType:
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "RMSPropNesterov",
-    "AdaDelta", "Adam", "Adamax", "AdamW", "Nadam", "AMSGrad", "OPTIMIZERS",
+    "AdaDelta", "Adam", "Adamax", "AdamW", "Nadam", "AMSGrad", "Lion", "ScheduleFreeAdamW",
+    "ScheduleFreeSGD", "Muon", "Adafactor", "OPTIMIZERS",
     "make_optimizer", "NonFiniteGradient", "clip_by_value", "clip_by_global_norm", "schedules",
 ]

@@ -769,9 +769,14 @@ class Nadam(Optimizer):
 
 
 # --------------------------------------------------------------------------- registry
+# The optimizers of 2023-2025 subclass Optimizer in their own modules (imported here, last).
+from .optimizers_matrix import Adafactor, Muon  # noqa: E402
+from .optimizers_modern import Lion, ScheduleFreeAdamW, ScheduleFreeSGD  # noqa: E402
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSProp, RMSPropNesterov,
-                              AdaDelta, Adam, Adamax, AdamW, Nadam, AMSGrad)
+                              AdaDelta, Adam, Adamax, AdamW, Nadam, AMSGrad,
+                              Lion, ScheduleFreeAdamW, ScheduleFreeSGD, Muon, Adafactor)
 }
 _ALIASES = {"rmspropnesterov": "rmsprop_nesterov", "rmsprop+nesterov": "rmsprop_nesterov",
             "rmsprop-nesterov": "rmsprop_nesterov", "nag": "nesterov"}
