@@ -74,11 +74,12 @@ class Lion(Optimizer):
 
     def _update(self, p, g, state, c, tmp):
         m = state["m"]
-        np.multiply(m, self.beta1, out=tmp)
-        _axpy(1.0 - self.beta1, g, tmp)                          # c = b1 m + (1-b1) g
-        np.sign(tmp, out=tmp)
-        p *= 1.0 - c["lr"] * self.weight_decay                   # theta <- theta - eps lambda theta
-        _axpy(-c["lr"], tmp, p)                                  #          ... - eps sign(c)
+        interp = np.multiply(m, self.beta1, out=tmp)
+        _axpy(1.0 - self.beta1, g, interp)                       # c = b1 m + (1-b1) g
+        sign = np.sign(interp, out=self._scratch_for(p, 1))      # (numpy's in-place sign is 10x slower)
+        if self.weight_decay:
+            p *= 1.0 - c["lr"] * self.weight_decay               # theta <- theta - eps lambda theta
+        _axpy(-c["lr"], sign, p)                                 #          ... - eps sign(c)
         _ema(m, g, self.beta2)                                   # m <- b2 m + (1-b2) g
 
 
