@@ -7,17 +7,28 @@ set_num_threads):
 * the median step time of nnopt and of the torch.optim peer with the same math
   (torch-matching flags, e.g. ``eps_inside_sqrt=False``) and their ratio;
 * the achieved bandwidth: the bytes an ideal single-pass update must move,
-  ``(3 + 2*slots) * 4 * n`` (read p and g, write p, read+write each state array),
-  divided by the step time, as a fraction of a measured ``np.copyto`` bandwidth;
+  ``(3 n + 2 s) * 4`` with ``s`` state entries (read p and g, write p, read+write the
+  state), divided by the step time, as a fraction of a measured ``np.copyto`` bandwidth;
 * the peak memory a step allocates after warm-up (tracemalloc; numpy reports its
   buffers to it): it must stay a fixed, small amount, not grow with n.
 
 Target (issue 3): ratio <= 1.5 at n >= 1e6. Usage:
-``python benchmarks/optimizer_step.py [--sizes 1e5 1e6 1e7] [--out benchmarks/results]``
+``python benchmarks/optimizer_step.py [--sizes 1e5 1e6 1e7] [--optimizers muon ...] [--out benchmarks/results]``
+
+The optimizers of 2023-2025 (issue 14): Muon and Adafactor against ``torch.optim.Muon`` and
+``torch.optim.Adafactor`` (target: ratio <= 1.5 at 1e6, 1 thread), on four matrices of
+about n entries in total (they treat matrices differently from vectors). Torch's Muon runs
+Newton-Schulz in bfloat16, which on a CPU without bfloat16 units is ~40x slower than
+float32, so its peer is torch's own Muon with that cast removed (the same float32 math as
+ours); torch as shipped is measured once per size <= 1e6 and listed below the table. Muon is
+measured up to 2e6 parameters (Newton-Schulz is O(d^3): one step at 1e7 takes seconds).
+Lion and Schedule-Free AdamW/SGD, which torch does not have, against their reference
+packages (``lion_pytorch``'s foreach Lion, ``schedulefree`` with its default foreach=True).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -25,10 +36,13 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import schedulefree
 import torch
+from lion_pytorch.foreach import Lion as LionForeach
 from threadpoolctl import threadpool_limits
 
 import nnopt
+from nnopt.optimizers_matrix import state_shapes
 
 # name -> (nnopt kwargs, torch factory). Hyperparameters chosen so both do the same math.
 PEERS = {
@@ -47,13 +61,66 @@ PEERS = {
     "adamw": ({}, lambda p: torch.optim.AdamW(p, foreach=True)),
     "nadam": ({}, lambda p: torch.optim.NAdam(p, foreach=True)),
     "amsgrad": ({}, lambda p: torch.optim.Adam(p, amsgrad=True, foreach=True)),
+    "lion": ({"lr": 1e-4}, lambda p: LionForeach(p, lr=1e-4)),
+    "schedulefree_sgd": ({"lr": 1.0}, lambda p: _train_mode(schedulefree.SGDScheduleFree(p, lr=1.0))),
+    "schedulefree_adamw": ({}, lambda p: _train_mode(schedulefree.AdamWScheduleFree(p))),
+    "muon": ({}, lambda p: torch.optim.Muon(p)),
+    "adafactor": ({}, lambda p: torch.optim.Adafactor(p, foreach=True)),
 }
-PEER_NOTE = {"rmsprop_nesterov": "peer: torch RMSprop(momentum=0.9) (heavy-ball; no Nesterov variant)"}
+PEER_NOTE = {
+    "rmsprop_nesterov": "peer: torch RMSprop(momentum=0.9) (heavy-ball; no Nesterov variant)",
+    "lion": "peer: lion_pytorch 0.2.5 foreach Lion (torch.optim has no Lion)",
+    "schedulefree_sgd": "peer: schedulefree 1.4.1 SGDScheduleFree (foreach)",
+    "schedulefree_adamw": "peer: schedulefree 1.4.1 AdamWScheduleFree (foreach)",
+    "muon": "peer: torch.optim.Muon with Newton-Schulz in float32 (its bfloat16 cast removed: the same "
+            "math as nnopt); four matrices (2d x d, d x d, d x d, d x 2d); compute-bound (matrix products), "
+            "so no bandwidth figures; a step allocates X, the next X and two Gram matrices; measured up to "
+            "n = 2e6 (one step at 1e7 takes seconds)",
+    "adafactor": "peer: torch.optim.Adafactor(foreach=True); four matrices as for muon (factored moments)",
+}
+#: optimizers measured on matrices (their state and update depend on the shape)
+ON_MATRICES = ("muon", "adafactor")
+COMPUTE_BOUND = ("muon",)
+#: Newton-Schulz costs O(d^3) per matrix: at 1e7 parameters one Muon step takes seconds
+MAX_N = {"muon": 2e6}
+
+
+def _train_mode(opt):
+    """schedulefree's optimizers refuse to step before ``train()``."""
+    opt.train()
+    return opt
+
+
+@contextlib.contextmanager
+def _float32_newton_schulz():
+    """Run torch.optim.Muon's Newton-Schulz in the parameter dtype instead of bfloat16."""
+    cast = torch.Tensor.bfloat16
+    torch.Tensor.bfloat16 = lambda self: self.clone()
+    try:
+        yield
+    finally:
+        torch.Tensor.bfloat16 = cast
 
 
 def _split(n: int) -> list[int]:
     sizes = [n // 2, n // 4, n // 8]
     return sizes + [n - sum(sizes)]
+
+
+def _matrices(n: int) -> list[tuple[int, int]]:
+    """Four matrices of about n entries: 2d x d, d x d, d x d, d x 2d (6 d^2 = n)."""
+    d = max(1, round((n / 6) ** 0.5))
+    return [(2 * d, d), (d, d), (d, d), (d, 2 * d)]
+
+
+def shapes_for(name: str, n: int) -> list[tuple[int, ...]]:
+    return _matrices(n) if name in ON_MATRICES else [(k,) for k in _split(n)]
+
+
+def state_numel(name: str, shapes: list[tuple[int, ...]]) -> int:
+    """Entries of optimizer state for these parameter shapes (nnopt's layout)."""
+    opt = nnopt.make_optimizer(name, **PEERS[name][0])
+    return sum(int(np.prod(s)) for shape in shapes for s in state_shapes(opt, shape).values())
 
 
 def _median_time(fn, reps: int) -> float:
@@ -73,28 +140,32 @@ def copy_bandwidth(n: int, reps: int) -> float:
     return 8 * n / _median_time(lambda: np.copyto(dst, src), reps)
 
 
-def measure(name: str, n: int, threads: int, reps: int) -> dict:
+def measure(name: str, n: int, threads: int, reps: int, shipped: bool = False) -> dict:
+    """Median step times of nnopt and its peer (``shipped``: torch's Muon with its bfloat16 cast)."""
     hp, factory = PEERS[name]
     rng = np.random.default_rng(0)
-    params = [rng.standard_normal(k, dtype=np.float32) for k in _split(n)]
-    grads = [rng.standard_normal(k, dtype=np.float32) * np.float32(1e-3) for k in _split(n)]
+    shapes = shapes_for(name, n)
+    params = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    grads = [rng.standard_normal(s, dtype=np.float32) * np.float32(1e-3) for s in shapes]
     opt = nnopt.make_optimizer(name, **hp)
     tparams = [torch.from_numpy(p.copy()).requires_grad_() for p in params]
     for tp, g in zip(tparams, grads):
         tp.grad = torch.from_numpy(g.copy())
     topt = factory(tparams)
     torch.set_num_threads(threads)
+    peer_math = contextlib.nullcontext() if shipped or name != "muon" else _float32_newton_schulz()
     with threadpool_limits(threads), torch.no_grad():
         ours = _median_time(lambda: opt.step(params, grads), reps)
-        theirs = _median_time(topt.step, reps)
-    return {"ours": ours, "torch": theirs, "slots": len(opt.slots)}
+        with peer_math:
+            theirs = _median_time(topt.step, reps)
+    return {"ours": ours, "torch": theirs}
 
 
 def peak_step_allocation(name: str, n: int) -> int:
     """Peak bytes allocated during one step after warm-up (tracemalloc)."""
     hp, _ = PEERS[name]
-    params = [np.ones(k, np.float32) for k in _split(n)]
-    grads = [np.full(k, 1e-3, np.float32) for k in _split(n)]
+    params = [np.ones(s, np.float32) for s in shapes_for(name, n)]
+    grads = [np.full(s, 1e-3, np.float32) for s in shapes_for(name, n)]
     opt = nnopt.make_optimizer(name, **hp)
     opt.step(params, grads)
     opt.step(params, grads)
@@ -117,21 +188,29 @@ def main() -> None:
     rows = []
     bandwidth = {n: copy_bandwidth(n, 30 if n < 5e6 else 8) for n in sizes}
     for n in sizes:
-        reps = 40 if n <= 1e5 else 15 if n <= 1e6 else 5
         for name in args.optimizers:
-            row = {"optimizer": name, "n": n}
+            if n > MAX_N.get(name, n):
+                continue
+            shapes = shapes_for(name, n)
+            size = sum(int(np.prod(s)) for s in shapes)
+            reps = 40 if size <= 1e5 else 15 if size <= 1.5e6 else 5 if name not in COMPUTE_BOUND else 3
+            row = {"optimizer": name, "n": size, "shapes": shapes}
             for threads in (1, 2):
                 m = measure(name, n, threads, reps)
                 row[f"ours_ms_{threads}t"] = 1e3 * m["ours"]
                 row[f"torch_ms_{threads}t"] = 1e3 * m["torch"]
                 row[f"ratio_{threads}t"] = m["ours"] / m["torch"]
-                if threads == 1:
-                    ideal_bytes = (3 + 2 * m["slots"]) * 4 * n
-                    row["achieved_GBps"] = ideal_bytes / m["ours"] / 1e9
-                    row["copy_fraction"] = ideal_bytes / m["ours"] / bandwidth[n]
+            # ideal single-pass traffic: read p and g, write p, read+write the state (not for
+            # compute-bound updates, whose time goes to matrix products)
+            ideal_bytes = (3 * size + 2 * state_numel(name, shapes)) * 4
+            bound = name not in COMPUTE_BOUND
+            row["achieved_GBps"] = ideal_bytes / (row["ours_ms_1t"] / 1e3) / 1e9 if bound else None
+            row["copy_fraction"] = ideal_bytes / (row["ours_ms_1t"] / 1e3) / bandwidth[n] if bound else None
+            if name == "muon" and size <= 1.5e6:
+                row["torch_shipped_ms_1t"] = 1e3 * measure(name, n, 1, 2, shipped=True)["torch"]
             row["peak_step_alloc_bytes"] = peak_step_allocation(name, n)
             rows.append(row)
-            print(f"{name:17s} n={n:>9,d}  1t: {row['ours_ms_1t']:8.2f} ms vs torch "
+            print(f"{name:18s} n={size:>9,d}  1t: {row['ours_ms_1t']:8.2f} ms vs torch "
                   f"{row['torch_ms_1t']:8.2f} ms (x{row['ratio_1t']:.2f})  2t: x{row['ratio_2t']:.2f}  "
                   f"peak alloc {row['peak_step_alloc_bytes']:,d} B", flush=True)
     write(rows, bandwidth, args.out)
@@ -157,11 +236,17 @@ def write(rows: list[dict], bandwidth: dict, out: Path) -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        bandwidth_cells = ("–", "–") if r["achieved_GBps"] is None else (
+            f"{r['achieved_GBps']:.1f}", f"{100 * r['copy_fraction']:.0f}%")
         lines.append(
-            f"| {r['optimizer']} | {r['n']:.0e} | {r['ours_ms_1t']:.2f} | {r['torch_ms_1t']:.2f} | "
+            f"| {r['optimizer']} | {r['n']:.2e} | {r['ours_ms_1t']:.2f} | {r['torch_ms_1t']:.2f} | "
             f"{r['ratio_1t']:.2f} | {r['ours_ms_2t']:.2f} | {r['torch_ms_2t']:.2f} | {r['ratio_2t']:.2f} | "
-            f"{r['achieved_GBps']:.1f} | {100 * r['copy_fraction']:.0f}% | {r['peak_step_alloc_bytes']:,d} B |")
-    lines += ["", *[f"* {k}: {v}" for k, v in PEER_NOTE.items()]]
+            f"{bandwidth_cells[0]} | {bandwidth_cells[1]} | {r['peak_step_alloc_bytes']:,d} B |")
+    names = {r["optimizer"] for r in rows}
+    lines += ["", *[f"* {k}: {v}" for k, v in PEER_NOTE.items() if k in names]]
+    lines += [f"* muon at n={r['n']:,d}: torch.optim.Muon as shipped (bfloat16 Newton-Schulz) "
+              f"{r['torch_shipped_ms_1t']:.0f} ms per step with 1 thread, {r['torch_shipped_ms_1t'] / r['ours_ms_1t']:.0f}x "
+              "nnopt's time" for r in rows if "torch_shipped_ms_1t" in r]
     (out / "optimizer_step.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'optimizer_step.md'}")
 
