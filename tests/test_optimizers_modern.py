@@ -456,6 +456,10 @@ def test_shaped_state_rejects_other_shapes_and_bad_state_dicts(name):
         with pytest.raises(ValueError, match=message):
             fresh.load_state_dict({**saved, "state": bad_state})
         assert fresh.t == 0 and fresh.state_dict()["state"] is None    # nothing replaced
+    short = {**saved, "state": saved["state"][:-1]}           # one entry missing: refused at the next step
+    fresh.load_state_dict(short)
+    with pytest.raises(ValueError, match="2 entries for 3 parameters"):
+        fresh.step(params, _grads(params))
     swapped = {**saved, "state": saved["state"][::-1]}        # arrays of the wrong parameters
     fresh.load_state_dict(swapped)
     check = _unchanged(fresh, params)

@@ -73,6 +73,9 @@ class _ShapedState(Optimizer):
             return
         if labels != self._labels:
             raise ValueError(f"params changed structure since the first step: {labels} vs {self._labels}")
+        if len(self._state) != len(ps):
+            raise ValueError(f"the optimizer state has {len(self._state)} entries for {len(ps)} parameters; "
+                             "call reset() first")
         for label, p, s in zip(labels, ps, self._state):
             have = {k: a.shape for k, a in s.items()}
             if have != self.state_shapes(p.shape) or any(a.dtype != p.dtype for a in s.values()):
