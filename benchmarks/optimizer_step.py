@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import time
 import tracemalloc
@@ -185,6 +186,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes]
+    load_before = os.getloadavg()[0]      # other work on the machine makes every timing noisier
     rows = []
     bandwidth = {n: copy_bandwidth(n, 30 if n < 5e6 else 8) for n in sizes}
     for n in sizes:
@@ -213,19 +215,22 @@ def main() -> None:
             print(f"{name:18s} n={size:>9,d}  1t: {row['ours_ms_1t']:8.2f} ms vs torch "
                   f"{row['torch_ms_1t']:8.2f} ms (x{row['ratio_1t']:.2f})  2t: x{row['ratio_2t']:.2f}  "
                   f"peak alloc {row['peak_step_alloc_bytes']:,d} B", flush=True)
-    write(rows, bandwidth, args.out)
+    write(rows, bandwidth, args.out, load=(load_before, os.getloadavg()[0]))
 
 
-def write(rows: list[dict], bandwidth: dict, out: Path) -> None:
+def write(rows: list[dict], bandwidth: dict, out: Path, load: tuple[float, float]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"numpy": np.__version__, "torch": torch.__version__,
-            "copyto_GBps": {str(n): b / 1e9 for n, b in bandwidth.items()}}
+            "copyto_GBps": {str(n): b / 1e9 for n, b in bandwidth.items()},
+            "load_average_1min": {"start": load[0], "end": load[1]}, "cpus": os.cpu_count()}
     (out / "optimizer_step.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [
         "# Optimizer step: nnopt vs torch.optim (foreach, CPU, float32)",
         "",
         f"numpy {np.__version__}, torch {torch.__version__}; np.copyto bandwidth: "
-        + ", ".join(f"n={n:,d}: {b / 1e9:.1f} GB/s" for n, b in bandwidth.items()),
+        + ", ".join(f"n={n:,d}: {b / 1e9:.1f} GB/s" for n, b in bandwidth.items())
+        + f"; load average {load[0]:.1f} at the start and {load[1]:.1f} at the end on {os.cpu_count()} CPUs "
+        "(above the CPU count, other processes share the cores and 2-thread timings suffer most)",
         "",
         "ratio = nnopt time / torch time (lower is better; target <= 1.5 at n >= 1e6). "
         "'of copy' = ideal single-pass traffic / time, relative to np.copyto. "
