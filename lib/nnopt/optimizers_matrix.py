@@ -3,11 +3,14 @@ Adafactor (factored second moment).
 
 Both keep per-parameter state whose shape depends on the parameter's shape (Muon: a
 momentum matrix for matrices, AdamW's two moments for everything else; Adafactor: one row
-and one column vector for a matrix instead of a full second moment), so
-:meth:`state_shapes` replaces the fixed ``slots`` of :mod:`nnopt.optimizers`; the contract
-is the same (``step(params, grads)`` in place, ``t``, ``state_dict``/``load_state_dict``/
-``reset``, every check before anything changes). :func:`state_shapes` answers for any
-optimizer, e.g. to compute the optimizer-state memory of a model.
+and one column vector for a matrix instead of a full second moment). They say so through the
+base class's hook :meth:`~nnopt.optimizer_base.Optimizer.state_shapes`, from which ``step``
+creates the state and ``load_state_dict``/``step`` check it; ``_update`` tells the cases apart
+by the state's keys. The contract is the same as for every optimizer (``step(params, grads)``
+in place, ``t``, ``state_dict``/``load_state_dict``/``reset``, every check before anything
+changes), and so are the two paths: ``_update`` the box in plain numpy (broadcasting over
+models stacked on leading axes: Newton-Schulz multiplies stacks of matrices), and
+``_update_inplace`` the fast path ``step`` runs, tested equal to it.
 
 ===================  ======================================  ==================================
 class                paper                                   oracle (float64, tests)
@@ -17,84 +20,34 @@ class                paper                                   oracle (float64, te
                                                              the rest
 :class:`Adafactor`   Shazeer & Stern 2018, Alg. 4/5          ``torch.optim.Adafactor`` (2.13)
 ===================  ======================================  ==================================
+
+Neither has a curvature limit or a diagonal preconditioner in the sense of
+:mod:`nnopt.stability` (``limit_formula = None``, ``preconditioned = False``): both normalise
+the size of their step (Muon's singular values near 1, Adafactor's relative and clipped step).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-# Coupling to nnopt.optimizers: the base class, its type aliases, and these private helpers
-# (hyperparameter checks, in-place BLAS axpy / moving average, sum of squares).
-from .optimizers import Array, LearningRate, Optimizer
-from .optimizers import _axpy, _check_number, _ema, _flag, _nonneg, _sum_of_squares, _unit
+from .adam_variants import AdamW
+from .inplace import axpy_, ema_, sum_of_squares
+from .optimizer_base import Array, LearningRate, Optimizer, Shape, model_axes
+from .validation import Described, check_choice, check_flag, check_int, check_nonneg, check_number, check_unit, invalid
 
 __all__ = ["Muon", "Adafactor", "newton_schulz", "state_shapes", "NS_COEFFICIENTS"]
-
-Shape = tuple[int, ...]
 
 #: Muon's quintic Newton-Schulz coefficients (a, b, c) (Jordan et al. 2024; torch's defaults).
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
 
 def state_shapes(optimizer: Optimizer, shape: Shape) -> dict[str, Shape]:
-    """Names and shapes of the state arrays ``optimizer`` keeps for a parameter of ``shape``:
-    :meth:`_ShapedState.state_shapes` here, one array the shape of the parameter per slot
-    for the optimizers of :mod:`nnopt.optimizers`."""
-    shape = tuple(int(n) for n in shape)
-    if isinstance(optimizer, _ShapedState):
-        return optimizer.state_shapes(shape)
-    return {name: shape for name in optimizer.slots}
-
-
-class _ShapedState(Optimizer):
-    """Base of optimizers whose state arrays depend on the parameter's shape.
-
-    ``slots`` stays empty, so the base class creates an empty state dict per parameter;
-    :meth:`_state_of` fills it on the parameter's first update (after every check has
-    passed). Structure checks and ``load_state_dict`` compare against :meth:`state_shapes`.
-    """
-
-    slots = ()
-
-    def state_shapes(self, shape: Shape) -> dict[str, Shape]:
-        """Names and shapes of the state arrays kept for a parameter of ``shape``."""
-        raise NotImplementedError
-
-    def _state_of(self, p: Array, state: dict[str, Array]) -> dict[str, Array]:
-        if not state:
-            state.update({k: np.zeros(s, p.dtype) for k, s in self.state_shapes(p.shape).items()})
-        return state
-
-    def _check_matches_state(self, labels, ps):
-        if self._state is None:
-            return
-        if labels != self._labels:
-            raise ValueError(f"params changed structure since the first step: {labels} vs {self._labels}")
-        if len(self._state) != len(ps):
-            raise ValueError(f"the optimizer state has {len(self._state)} entries for {len(ps)} parameters; "
-                             "call reset() first")
-        for label, p, s in zip(labels, ps, self._state):
-            have = {k: a.shape for k, a in s.items()}
-            if have != self.state_shapes(p.shape) or any(a.dtype != p.dtype for a in s.values()):
-                raise ValueError(f"{label} has shape {p.shape}, dtype {p.dtype} but the optimizer state "
-                                 f"for it is {have} of dtype {[str(a.dtype) for a in s.values()]}; "
-                                 "call reset() first")
-
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        """As :meth:`Optimizer.load_state_dict`; each state entry must be a dict of arrays
-        (their shapes are checked against the parameters at the next step)."""
-        state = d.get("state")
-        if state is not None:
-            if not isinstance(state, (list, tuple)):
-                raise ValueError(f"state_dict state must be a list of dicts of arrays, got {type(state).__name__}")
-            for i, s in enumerate(state):
-                if not isinstance(s, Mapping) or not s or not all(isinstance(a, np.ndarray) for a in s.values()):
-                    raise ValueError(f"state_dict state[{i}] must be a non-empty dict of arrays, got {s!r:.80}")
-        super().load_state_dict({**d, "state": None})
-        self._state = None if state is None else [{k: v.copy() for k, v in s.items()} for s in state]
+    """Names and shapes of the state arrays ``optimizer`` keeps for a parameter of ``shape``
+    (:meth:`~nnopt.optimizer_base.Optimizer.state_shapes`, as a function for tables over
+    optimizers, e.g. the optimizer-state memory of a model)."""
+    return optimizer.state_shapes(shape)
 
 
 # --------------------------------------------------------------------------- Muon
@@ -115,32 +68,23 @@ def newton_schulz(G: Array, steps: int = 5, coefficients: tuple[float, float, fl
     normalisation) lies in :math:`[0.68, 1.21]` rather than at exactly 1, which does not
     hurt training (Jordan et al. 2024); much smaller ones stay small. A wide matrix is
     iterated as it is and a tall one transposed, so :math:`A` is the smaller Gram matrix.
-    Returns a new array of ``G``'s shape and dtype; ``torch.optim.Muon`` does the same in
-    bfloat16.
+    ``G`` may be a stack of matrices (the last two axes; one norm per matrix). Returns a new
+    array of ``G``'s shape and dtype; ``torch.optim.Muon`` does the same in bfloat16.
     """
-    if G.ndim != 2:
-        raise ValueError(f"newton_schulz needs a matrix, got an array of shape {G.shape}")
+    if G.ndim < 2:
+        raise invalid("newton_schulz input", Described(f"an array of shape {G.shape}"),
+                      "a matrix (or a stack of matrices on the last two axes)")
     a, b, c = coefficients
-    tall = G.shape[0] > G.shape[1]
-    X = G.T if tall else G
-    X = X / max(float(np.linalg.norm(X)), eps)                   # ||X||_2 <= ||X||_F = 1
-    k = X.shape[0]
-    A, B, BX = np.empty((k, k), X.dtype), np.empty((k, k), X.dtype), np.empty_like(X)
-    for _ in range(steps):                                       # (out=: no new arrays per step)
-        np.matmul(X, X.T, out=A)                                 # A = X X^T, the smaller Gram matrix
-        np.matmul(A, A, out=B)
-        B *= c
-        B += np.multiply(A, b, out=A)                            # B = b A + c A^2
-        np.matmul(B, X, out=BX)
-        X *= a
-        X += BX                                                  # X <- a X + B X
-    return X.T if tall else X
+    tall = G.shape[-2] > G.shape[-1]
+    X = G.swapaxes(-1, -2) if tall else G                        # the wide way round
+    X = X / np.maximum(np.linalg.norm(X, axis=(-2, -1), keepdims=True), eps)   # ||X||_2 <= ||X||_F = 1
+    for _ in range(steps):
+        A = X @ X.swapaxes(-1, -2)                               # A = X X^T
+        X = a * X + (b * A + c * A @ A) @ X                      # X <- a X + (b A + c A^2) X
+    return X.swapaxes(-1, -2) if tall else X
 
 
-_LR_ADJUSTMENTS = ("original", "match_rms_adamw")
-
-
-class Muon(_ShapedState):
+class Muon(Optimizer):
     r"""Muon, "MomentUm Orthogonalized by Newton-Schulz" (Jordan et al. 2024), exactly
     ``torch.optim.Muon`` for matrices, and AdamW for every parameter that is not a matrix.
 
@@ -162,8 +106,9 @@ class Muon(_ShapedState):
     average above. NS removes the scale, so both give the same step.)
 
     For every other parameter (biases, scalars, tensors with ``ndim != 2``), as in practice
-    (Jordan's ``MuonWithAuxAdam``, torch's docs): AdamW with ``adamw_lr`` (``None``: the
-    same rate as the matrices), ``adamw_beta1/2``, ``adamw_eps``, ``adamw_weight_decay``.
+    (Jordan's ``MuonWithAuxAdam``, torch's docs): :class:`~nnopt.adam_variants.AdamW` with
+    ``adamw_lr`` (``None``: the same rate as the matrices), ``adamw_beta1/2``, ``adamw_eps``,
+    ``adamw_weight_decay``.
 
     Defaults are torch's: ``Muon`` (lr=1e-3, weight_decay=0.1, momentum=0.95,
     nesterov=True, ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, ns_steps=5,
@@ -174,97 +119,117 @@ class Muon(_ShapedState):
     and to bfloat16's precision with it. Weight decay uses the unscaled ``lr`` (torch).
     Jordan's own defaults differ: lr=0.02, weight_decay=0; his auxiliary Adam: lr=3e-4,
     betas (0.9, 0.95), eps=1e-10, no decay.
+
+    The fast path runs NS in scratch buffers kept by the optimizer and computes both
+    :math:`X X^\top` and :math:`A^2 = A A^\top` (:math:`A` is symmetric) as a matrix times
+    its own transpose, which numpy hands to BLAS ``syrk``: half the work of a general product.
     """
 
     name = "muon"
+    limit_formula = None        # the orthogonalized step has singular values near 1 whatever the curvature
+    preconditioned = False
 
     def __init__(self, lr: LearningRate = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
                  nesterov: bool = True, ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
                  eps: float = 1e-7, ns_steps: int = 5, adjust_lr_fn: str = "original",
                  adamw_lr: float | None = None, adamw_beta1: float = 0.9, adamw_beta2: float = 0.999,
                  adamw_eps: float = 1e-8, adamw_weight_decay: float = 0.01, *, nonfinite: str = "raise"):
-        self.weight_decay = _nonneg("weight_decay", weight_decay)
-        self.momentum = _unit("momentum", momentum)
-        self.nesterov = _flag("nesterov", nesterov)
+        self.weight_decay = check_nonneg("weight_decay", weight_decay)
+        self.momentum = check_unit("momentum", momentum)
+        self.nesterov = check_flag("nesterov", nesterov)
         if not isinstance(ns_coefficients, (tuple, list)) or len(ns_coefficients) != 3:
-            raise ValueError(f"ns_coefficients must be three numbers (a, b, c), got {ns_coefficients!r}")
-        self.ns_coefficients = tuple(_check_number("ns_coefficients", x, low=-math.inf, high=math.inf,
-                                                   high_open=True) for x in ns_coefficients)
-        self.eps = _nonneg("eps", eps)
-        if isinstance(ns_steps, bool) or not isinstance(ns_steps, (int, np.integer)) or not 0 <= ns_steps < 100:
-            raise ValueError(f"ns_steps must be an integer in [0, 100), got {ns_steps!r}")
+            raise invalid("ns_coefficients", ns_coefficients, "three numbers (a, b, c)")
+        self.ns_coefficients = tuple(check_number("ns_coefficients", x) for x in ns_coefficients)
+        self.eps = check_nonneg("eps", eps)
+        if check_int("ns_steps", ns_steps) >= 100:
+            raise invalid("ns_steps", ns_steps, "an integer in [0, 100)")
         self.ns_steps = int(ns_steps)
-        if adjust_lr_fn not in _LR_ADJUSTMENTS:
-            raise ValueError(f"adjust_lr_fn must be one of {_LR_ADJUSTMENTS}, got {adjust_lr_fn!r}")
-        self.adjust_lr_fn = adjust_lr_fn
-        self.adamw_lr = None if adamw_lr is None else _nonneg("adamw_lr", adamw_lr)
-        self.adamw_beta1 = _unit("adamw_beta1", adamw_beta1)
-        self.adamw_beta2 = _unit("adamw_beta2", adamw_beta2)
-        self.adamw_eps = _nonneg("adamw_eps", adamw_eps)
-        self.adamw_weight_decay = _nonneg("adamw_weight_decay", adamw_weight_decay)
+        self.adjust_lr_fn = check_choice("adjust_lr_fn", adjust_lr_fn, ("original", "match_rms_adamw"))
+        self.adamw_lr = None if adamw_lr is None else check_nonneg("adamw_lr", adamw_lr)
+        self.adamw_beta1 = check_unit("adamw_beta1", adamw_beta1)
+        self.adamw_beta2 = check_unit("adamw_beta2", adamw_beta2)
+        self.adamw_eps = check_nonneg("adamw_eps", adamw_eps)
+        self.adamw_weight_decay = check_nonneg("adamw_weight_decay", adamw_weight_decay)
+        # AdamW's math for the non-matrices (its lr is passed per step, through _coefficients)
+        self._adamw = AdamW(0.0, self.adamw_beta1, self.adamw_beta2, self.adamw_eps, self.adamw_weight_decay)
         super().__init__(lr, nonfinite=nonfinite)
 
-    def _extra_hyperparams(self):
-        return {"weight_decay": self.weight_decay, "momentum": self.momentum, "nesterov": self.nesterov,
-                "ns_coefficients": self.ns_coefficients, "eps": self.eps, "ns_steps": self.ns_steps,
-                "adjust_lr_fn": self.adjust_lr_fn, "adamw_lr": self.adamw_lr, "adamw_beta1": self.adamw_beta1,
-                "adamw_beta2": self.adamw_beta2, "adamw_eps": self.adamw_eps,
-                "adamw_weight_decay": self.adamw_weight_decay}
-
     def state_shapes(self, shape):
+        shape = tuple(int(n) for n in shape)
         if len(shape) == 2:
             return {"m": shape}                                  # momentum of a matrix
-        return {"s": shape, "r": shape}                          # AdamW's moments
+        return self._adamw.state_shapes(shape)                   # AdamW's moments s and r
 
     def lr_scale(self, shape: Shape) -> float:
         """The shape-dependent factor s of the matrix update (see the class docstring)."""
-        rows, cols = shape
+        rows, cols = shape[-2:]
         if self.adjust_lr_fn == "original":
             return math.sqrt(max(1.0, rows / cols))
         return 0.2 * math.sqrt(max(rows, cols))
 
     def _coefficients(self, lr):
-        adamw_lr = lr if self.adamw_lr is None else self.adamw_lr
-        b1 = 1.0 - self.adamw_beta1 ** self.t                    # AdamW's bias corrections
-        b2 = 1.0 - self.adamw_beta2 ** self.t
-        return {"lr": lr, "adamw_lr": adamw_lr, "adamw_step": adamw_lr * math.sqrt(b2) / b1,
-                "adamw_eps": self.adamw_eps * math.sqrt(b2)}
+        self._adamw.t = self.t                                   # AdamW's bias corrections at this step
+        return {"lr": lr, "adamw": self._adamw._coefficients(lr if self.adamw_lr is None else self.adamw_lr)}
 
-    def _update(self, p, g, state, c, tmp):
-        state = self._state_of(p, state)
-        if p.ndim != 2:
-            self._adamw_update(p, g, state, c, tmp)
+    def _update(self, p, g, state, c):
+        if "m" not in state:                                     # not a matrix: AdamW's step
+            self._adamw._update(p, g, state, c["adamw"])
             return
         m, mu = state["m"], self.momentum
-        _ema(m, g, mu)                                           # m <- mu m + (1-mu) g
+        m[...] = mu * m + (1 - mu) * g                           # m <- mu m + (1 - mu) g
+        u = (1 - mu) * g + mu * m if self.nesterov else m        # u = (1 - mu) g + mu m  (Nesterov)
+        O = newton_schulz(u, self.ns_steps, self.ns_coefficients, self.eps)    # O = NS_k(u) ~ U V^T
+        p *= 1 - c["lr"] * self.weight_decay                     # theta <- theta (1 - eps lambda)
+        p -= c["lr"] * self.lr_scale(p.shape) * O                # theta <- theta - eps s O
+
+    def _update_inplace(self, p, g, state, c, tmp):
+        if "m" not in state:
+            self._adamw._update_inplace(p, g, state, c["adamw"], tmp)
+            return
+        m = state["m"]
+        ema_(m, g, self.momentum)
         u = m
         if self.nesterov:
-            u = np.multiply(g, 1.0 - mu, out=tmp)
-            _axpy(mu, m, u)                                      # u = (1-mu) g + mu m
-        O = newton_schulz(u, self.ns_steps, self.ns_coefficients, self.eps)
-        p *= 1.0 - c["lr"] * self.weight_decay                   # theta <- theta (1 - eps lambda)
-        p += np.multiply(O, -c["lr"] * self.lr_scale(p.shape), out=tmp)  # ... - eps s O
+            u = np.multiply(g, 1.0 - self.momentum, out=tmp)
+            axpy_(self.momentum, m, u)
+        O = self._newton_schulz_(u, p)
+        if self.weight_decay:
+            p *= 1.0 - c["lr"] * self.weight_decay
+        p += np.multiply(O, -c["lr"] * self.lr_scale(p.shape), out=tmp)
 
-    def _adamw_update(self, p: Array, g: Array, state: dict[str, Array], c: dict[str, float],
-                      tmp: Array) -> None:
-        """AdamW (eps outside the root, as ``torch.optim.AdamW``) for a non-matrix."""
-        s, r = state["s"], state["r"]
-        p *= 1.0 - c["adamw_lr"] * self.adamw_weight_decay       # decoupled decay
-        _ema(s, g, self.adamw_beta1)                             # s <- b1 s + (1-b1) g
-        _ema(r, np.multiply(g, g, out=tmp), self.adamw_beta2)    # r <- b2 r + (1-b2) g*g
-        np.sqrt(r, out=tmp)
-        tmp += c["adamw_eps"]
-        np.divide(s, tmp, out=tmp)                               # s_hat / (sqrt(r_hat) + delta)
-        _axpy(-c["adamw_step"], tmp, p)
+    def _buffer(self, p: Array, index: int, shape: Shape) -> Array:
+        """Scratch buffer ``index`` (``p``'s dtype, at least ``p.size`` long) viewed as ``shape``."""
+        return self._scratch_for(p, index).reshape(-1)[: math.prod(shape)].reshape(shape)
+
+    def _newton_schulz_(self, u: Array, p: Array) -> Array:
+        """:func:`newton_schulz` of the matrix ``u`` in four scratch buffers (no allocation)."""
+        a, b, c = self.ns_coefficients
+        G = u.T if u.shape[0] > u.shape[1] else u
+        k, n = G.shape
+        X, Y = self._buffer(p, 1, (k, n)), self._buffer(p, 2, (k, n))
+        A, B = self._buffer(p, 3, (k, k)), self._buffer(p, 4, (k, k))
+        np.multiply(G, 1.0 / max(math.sqrt(sum_of_squares(u)), self.eps), out=X)
+        for _ in range(self.ns_steps):
+            np.matmul(X, X.T, out=A)                             # A = X X^T (syrk)
+            np.matmul(A, A.T, out=B)                             # A^2 = A A^T (syrk)
+            B *= c
+            B += np.multiply(A, b, out=A)                        # B = b A + c A^2
+            np.matmul(B, X, out=Y)
+            Y += np.multiply(X, a, out=X)                        # a X + B X
+            X, Y = Y, X
+        return X.T if G is not u else X
 
 
 # --------------------------------------------------------------------------- Adafactor
-def _rms(x: Array) -> float:
-    """Root mean square of all entries (0 for an empty array)."""
-    return math.sqrt(_sum_of_squares(x) / max(x.size, 1))
+def _rms(x: Array, axes: tuple[int, ...] | None = None) -> Any:
+    """Root mean square over ``axes`` (kept as size 1; all of ``x`` by default, as a float
+    from one BLAS pass, 0 for an empty array)."""
+    if axes is None:
+        return math.sqrt(sum_of_squares(x) / max(x.size, 1))
+    return np.sqrt(np.mean(x * x, axis=axes, keepdims=True))
 
 
-class Adafactor(_ShapedState):
+class Adafactor(Optimizer):
     r"""Adafactor (Shazeer & Stern 2018) exactly as ``torch.optim.Adafactor``: a second
     moment stored as one row and one column average per matrix, a relative step size,
     update clipping, and no first moment.
@@ -301,46 +266,62 @@ class Adafactor(_ShapedState):
     """
 
     name = "adafactor"
+    limit_formula = None        # relative, clipped step: its size does not follow lr / curvature
+    preconditioned = False
 
     def __init__(self, lr: LearningRate = 1e-2, beta2_decay: float = -0.8, eps1: float | None = None,
                  eps2: float = 1e-3, d: float = 1.0, weight_decay: float = 0.0, *, nonfinite: str = "raise"):
-        self.beta2_decay = _check_number("beta2_decay", beta2_decay, low=-math.inf, high=0.0)
-        self.eps1 = None if eps1 is None else _nonneg("eps1", eps1)
-        self.eps2 = _nonneg("eps2", eps2)
-        self.d = _check_number("d", d, low=1.0, high=math.inf, high_open=True)
-        self.weight_decay = _nonneg("weight_decay", weight_decay)
+        self.beta2_decay = check_number("beta2_decay", beta2_decay, high=0.0)
+        self.eps1 = None if eps1 is None else check_nonneg("eps1", eps1)
+        self.eps2 = check_nonneg("eps2", eps2)
+        self.d = check_number("d", d, 1.0)
+        self.weight_decay = check_nonneg("weight_decay", weight_decay)
         super().__init__(lr, nonfinite=nonfinite)
 
-    def _extra_hyperparams(self):
-        return {"beta2_decay": self.beta2_decay, "eps1": self.eps1, "eps2": self.eps2, "d": self.d,
-                "weight_decay": self.weight_decay}
-
     def state_shapes(self, shape):
-        if len(shape) >= 2:
+        shape = tuple(int(n) for n in shape)
+        if len(shape) >= 2:                                      # factored over the last two axes
             return {"r_row": shape[:-1] + (1,), "r_col": shape[:-2] + (1, shape[-1])}
         return {"r": shape}
 
     def _coefficients(self, lr):
-        return {"lr": lr, "beta2": 1.0 - self.t ** self.beta2_decay, "rho": min(lr, 1.0 / math.sqrt(self.t))}
+        return {"lr": lr, "beta2": 1.0 - self.t ** self.beta2_decay, "rho": np.minimum(lr, 1.0 / math.sqrt(self.t))}
 
-    def _update(self, p, g, state, c, tmp):
-        state = self._state_of(p, state)
-        eps1 = np.finfo(p.dtype).eps if self.eps1 is None else self.eps1
-        alpha = max(self.eps2, _rms(p)) * c["rho"]               # relative step size
-        if self.weight_decay:
-            p *= 1.0 - c["lr"] * self.weight_decay               # decoupled decay
-        gg = np.multiply(g, g, out=tmp)
-        if p.ndim >= 2:
+    def _eps1(self, p: Array) -> float:
+        return np.finfo(p.dtype).eps if self.eps1 is None else self.eps1
+
+    def _update(self, p, g, state, c):
+        axes, b2, eps1 = model_axes(p, c["lr"]), c["beta2"], self._eps1(p)     # (axes: one model's entries)
+        alpha = np.maximum(self.eps2, _rms(p, axes)) * c["rho"]  # alpha_t = max(delta2, RMS(theta)) rho_t
+        p *= 1 - c["lr"] * self.weight_decay                     # theta <- theta (1 - eps lambda)
+        if "r_row" in state:                                     # factored: a matrix (of a stack)
             R, C = state["r_row"], state["r_col"]
-            _ema(R, gg.mean(axis=-1, keepdims=True), c["beta2"])  # row averages of g*g
-            _ema(C, gg.mean(axis=-2, keepdims=True), c["beta2"])  # column averages
-            V = np.multiply(R, C, out=tmp)                       # rank-1 estimate R C ...
-            V /= np.maximum(R.mean(axis=-2, keepdims=True), eps1)  # ... / mean(R)
+            R[...] = b2 * R + (1 - b2) * np.mean(g * g, axis=-1, keepdims=True)   # R <- row means of g*g
+            C[...] = b2 * C + (1 - b2) * np.mean(g * g, axis=-2, keepdims=True)   # C <- column means
+            V = R * C / np.maximum(np.mean(R, axis=-2, keepdims=True), eps1)      # V_hat = R C / mean(R)
         else:
-            _ema(state["r"], gg, c["beta2"])
+            V = state["r"]
+            V[...] = b2 * V + (1 - b2) * g * g                   # V_hat <- b2 V_hat + (1 - b2) g*g
+        U = g / np.sqrt(np.maximum(V, eps1 * eps1))              # U = g / sqrt(V_hat)
+        p -= alpha / np.maximum(1, _rms(U, axes) / self.d) * U   # theta <- theta - alpha_t/max(1, RMS(U)/d) U
+
+    def _update_inplace(self, p, g, state, c, tmp):
+        eps1 = self._eps1(p)
+        alpha = max(self.eps2, _rms(p)) * c["rho"]
+        if self.weight_decay:
+            p *= 1.0 - c["lr"] * self.weight_decay
+        gg = np.multiply(g, g, out=tmp)
+        if "r_row" in state:
+            R, C = state["r_row"], state["r_col"]
+            ema_(R, gg.mean(axis=-1, keepdims=True), c["beta2"])
+            ema_(C, gg.mean(axis=-2, keepdims=True), c["beta2"])
+            V = np.multiply(R, C, out=tmp)
+            V /= np.maximum(R.mean(axis=-2, keepdims=True), eps1)
+        else:
+            ema_(state["r"], gg, c["beta2"])
+            np.copyto(tmp, state["r"])
             V = tmp
-            np.copyto(V, state["r"])
         np.maximum(V, eps1 * eps1, out=V)
         np.sqrt(V, out=V)
-        U = np.divide(g, V, out=V)                               # U = g / sqrt(V_hat)
-        _axpy(-alpha / max(1.0, _rms(U) / self.d), U, p)         # clipped: RMS(step) <= d alpha
+        U = np.divide(g, V, out=V)
+        axpy_(-alpha / max(1.0, _rms(U) / self.d), U, p)

@@ -1,13 +1,16 @@
-r"""Optimizers of 2023-2024 that keep per-parameter state the shape of the parameter:
-Lion (sign descent) and Schedule-Free AdamW / SGD (averaging instead of a schedule).
+r"""Optimizers of 2023-2024 whose state has the shape of the parameter: Lion (sign descent)
+and Schedule-Free AdamW / SGD (averaging instead of a schedule).
 
 Same contract as :mod:`nnopt.optimizers` (hyperparameters only in the constructor,
 ``step(params, grads)`` in place, ``t``, ``state_dict``/``load_state_dict``/``reset``,
-every check done before anything changes). Each class docstring holds its algorithm box in
-the lecture's notation (:math:`\theta` parameters, :math:`g` gradient, :math:`\epsilon`
-learning rate ``lr``, :math:`\delta` the small constant ``eps``), every default, every
-deviation from the paper and from the reference implementation, and the setting that
-reproduces the reference exactly (tested in float64 in ``tests/test_optimizers_modern.py``).
+every check done before anything changes), and the same two paths: ``_update`` is the
+algorithm box line by line in plain numpy (it broadcasts, so it also steps models stacked on
+a leading axis), ``_update_inplace`` the fast path ``step`` runs, tested equal to it. Each
+class docstring holds its box in the lecture's notation (:math:`\theta` parameters, :math:`g`
+gradient, :math:`\epsilon` learning rate ``lr``, :math:`\delta` the small constant ``eps``),
+every default, every deviation from the paper and from the reference implementation, and the
+setting that reproduces the reference exactly (tested in float64 in
+``tests/test_optimizers_modern.py``).
 
 =========================  =====================================  ===============================
 class                      paper                                  reference (oracle)
@@ -17,8 +20,10 @@ class                      paper                                  reference (ora
 :class:`ScheduleFreeSGD`   Defazio et al. 2024, eq. (1)-(3)       ``schedulefree.SGDScheduleFree``
 =========================  =====================================  ===============================
 
-Muon and Adafactor, whose state depends on whether a parameter is a matrix, are in
-:mod:`nnopt.optimizers_matrix`.
+None of them has a curvature limit of the kind :mod:`nnopt.stability` draws or a diagonal
+preconditioner ``D`` with step :math:`-\epsilon m/D` (``limit_formula = None``,
+``preconditioned = False``; the reason is in each class). Muon and Adafactor, whose state
+depends on whether a parameter is a matrix, are in :mod:`nnopt.optimizers_matrix`.
 """
 from __future__ import annotations
 
@@ -29,10 +34,9 @@ from typing import Any
 
 import numpy as np
 
-# Coupling to nnopt.optimizers: the base class, its type aliases, and these private helpers
-# (hyperparameter checks, in-place BLAS axpy / moving average, the params/grads validation).
-from .optimizers import Array, LearningRate, Optimizer, Params
-from .optimizers import _axpy, _check_number, _ema, _flag, _nonneg, _structure, _unit
+from .inplace import axpy_, ema_
+from .optimizer_base import Array, LearningRate, Optimizer, Params
+from .validation import check_flag, check_int, check_nonneg, check_number, check_unit
 
 __all__ = ["Lion", "ScheduleFreeAdamW", "ScheduleFreeSGD"]
 
@@ -57,49 +61,42 @@ class Lion(Optimizer):
     beta2, weight_decay)`` == ``lion_pytorch.Lion(lr, betas=(beta1, beta2),
     weight_decay=...)`` exactly (its ``decoupled_weight_decay=True``, which divides the
     decay by the initial lr, has no equivalent here).
+
+    No stability limit: the step has length :math:`\epsilon` whatever the curvature, so on a
+    quadratic Lion never diverges; it ends oscillating within about :math:`\epsilon` of the
+    minimum instead.
     """
 
     name = "lion"
     slots = ("m",)
+    limit_formula = None        # sign descent: the step size does not depend on the curvature
+    preconditioned = False
 
     def __init__(self, lr: LearningRate = 1e-4, beta1: float = 0.9, beta2: float = 0.99,
                  weight_decay: float = 0.0, *, nonfinite: str = "raise"):
-        self.beta1 = _unit("beta1", beta1)
-        self.beta2 = _unit("beta2", beta2)
-        self.weight_decay = _nonneg("weight_decay", weight_decay)
+        self.beta1 = check_unit("beta1", beta1)
+        self.beta2 = check_unit("beta2", beta2)
+        self.weight_decay = check_nonneg("weight_decay", weight_decay)
         super().__init__(lr, nonfinite=nonfinite)
 
-    def _extra_hyperparams(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "weight_decay": self.weight_decay}
+    def _update(self, p, g, state, c):
+        m, b1, b2 = state["m"], self.beta1, self.beta2
+        direction = np.sign(b1 * m + (1 - b1) * g)               # sign(c), c = b1 m + (1 - b1) g
+        p -= c["lr"] * (direction + self.weight_decay * p)       # theta <- theta - eps (sign(c) + lambda theta)
+        m[...] = b2 * m + (1 - b2) * g                           # m <- b2 m + (1 - b2) g
 
-    def _update(self, p, g, state, c, tmp):
+    def _update_inplace(self, p, g, state, c, tmp):
         m = state["m"]
-        interp = np.multiply(m, self.beta1, out=tmp)
-        _axpy(1.0 - self.beta1, g, interp)                       # c = b1 m + (1-b1) g
-        sign = np.sign(interp, out=self._scratch_for(p, 1))      # (numpy's in-place sign is 10x slower)
+        np.multiply(m, self.beta1, out=tmp)
+        axpy_(1.0 - self.beta1, g, tmp)                          # c
+        sign = np.sign(tmp, out=self._scratch_for(p, 1))         # (numpy 1.23's in-place sign is 10x slower)
         if self.weight_decay:
-            p *= 1.0 - c["lr"] * self.weight_decay               # theta <- theta - eps lambda theta
-        _axpy(-c["lr"], sign, p)                                 #          ... - eps sign(c)
-        _ema(m, g, self.beta2)                                   # m <- b2 m + (1-b2) g
+            p *= 1.0 - c["lr"] * self.weight_decay
+        axpy_(-c["lr"], sign, p)
+        ema_(m, g, self.beta2)
 
 
 # --------------------------------------------------------------------------- Schedule-Free
-def _check_count(name: str, value: Any) -> int:
-    """A whole number >= 0 (a step count such as ``warmup_steps``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def _interpolation(name: str, value: Any) -> float:
-    """The beta of y = (1-beta) z + beta x: 0 < beta < 1 (x = (y - (1-beta) z) / beta)."""
-    value = _check_number(name, value, high=1.0, high_open=True)
-    if value == 0:
-        raise ValueError(f"{name} must be in (0, 1) for schedule-free averaging "
-                         "(x is recovered from y and z by dividing by it), got 0")
-    return value
-
-
 class _ScheduleFree(Optimizer):
     r"""What Schedule-Free SGD and AdamW share (Defazio et al. 2024, *The Road Less Scheduled*).
 
@@ -114,44 +111,54 @@ class _ScheduleFree(Optimizer):
         \qquad c_t = \frac{w_t}{\sum_{i \le t} w_i},\;
         w_t = t^{r}\, \big(\max_{i\le t}\epsilon_i\big)^{p}
 
-    (``d`` is the base optimizer's direction, :math:`p` = ``weight_lr_power``.) With
-    :math:`r = 0` and a constant rate, :math:`c_t = 1/t`: :math:`x` is the plain average of
-    all iterates, whose error falls like a decaying schedule's without knowing the number
-    of steps in advance. Warm-up: :math:`\epsilon_t = \epsilon\min(1, t/T_{warmup})`;
-    weighting by :math:`\epsilon^p` gives the small warm-up steps little weight.
+    (``d`` is the base optimizer's direction plus the weight decay :math:`\lambda y`,
+    :math:`p` = ``weight_lr_power``.) With :math:`r = 0` and a constant rate,
+    :math:`c_t = 1/t`: :math:`x` is the plain average of all iterates, whose error falls
+    like a decaying schedule's without knowing the number of steps in advance. Warm-up:
+    :math:`\epsilon_t = \epsilon\min(1, t/T_{warmup})`; weighting by :math:`\epsilon^p`
+    gives the small warm-up steps little weight.
 
     **Train and evaluation points.** ``params`` hold :math:`y` while training (that is
     where gradients are taken); the model to evaluate or ship is :math:`x`. Call
     ``opt.eval(params)`` to move ``params`` to :math:`x` in place and ``opt.train(params)``
     to move back, like ``schedulefree``'s ``optimizer.eval()/.train()``; or use
     ``with opt.eval_point(params): ...`` (``params`` are :math:`x` inside and bitwise the
-    old :math:`y` after). ``step`` refuses to run in eval mode. The mode is saved in
-    ``state_dict``. State: :math:`z` (and the base optimizer's slots); :math:`x` is not
-    stored but recovered as :math:`x = (y - (1-\beta) z)/\beta`, so :math:`0 < \beta < 1`.
+    old :math:`y` after; :func:`nnopt.train.fit` evaluates through it). ``step`` refuses to
+    run in eval mode. The mode is saved in ``state_dict``. State: :math:`z` (and the base
+    optimizer's slots); :math:`x` is not stored but recovered as
+    :math:`x = (y - (1-\beta) z)/\beta`, hence :math:`0 < \beta < 1`.
 
-    In place, without storing :math:`x`, one step is (with :math:`z` before its step)
-    :math:`y \leftarrow (1-c_t)\,y + c_t z - \epsilon_t\,(1 - \beta(1-c_t))\, d`, then
+    The fast path updates :math:`y` without forming :math:`x` (with :math:`z` before its
+    step): :math:`y \leftarrow (1-c_t)\,y + c_t z - \epsilon_t\,(1 - \beta(1-c_t))\, d`, then
     :math:`z \leftarrow z - \epsilon_t d`; expanding :math:`y' = (1-\beta) z' + \beta x'`
     gives exactly this.
+
+    No single stability limit (``limit_formula = None``): the step of :math:`y` mixes the
+    averaging (:math:`c_t`, 1 at the first step) with the base step, so the largest curvature
+    it tolerates changes with :math:`t`. Not ``preconditioned`` in the sense of
+    :mod:`nnopt.stability` either: the step of ``params`` is not :math:`-\epsilon m/D`.
     """
 
     slots = ("z",)
+    limit_formula = None
+    preconditioned = False
 
     def __init__(self, lr: LearningRate, weight_decay: float, warmup_steps: int, r: float,
                  weight_lr_power: float, *, nonfinite: str):
-        self.weight_decay = _nonneg("weight_decay", weight_decay)
-        self.warmup_steps = _check_count("warmup_steps", warmup_steps)
-        self.r = _nonneg("r", r)
-        self.weight_lr_power = _nonneg("weight_lr_power", weight_lr_power)
+        self.weight_decay = check_nonneg("weight_decay", weight_decay)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps)
+        self.r = check_nonneg("r", r)
+        self.weight_lr_power = check_nonneg("weight_lr_power", weight_lr_power)
         super().__init__(lr, nonfinite=nonfinite)
+
+    @staticmethod
+    def _check_beta(name: str, value: Any) -> float:
+        """The beta of y = (1-beta) z + beta x: 0 < beta < 1 (x = (y - (1-beta) z) / beta)."""
+        return check_number(name, value, 0.0, 1.0, low_open=True, high_open=True)
 
     def _beta(self) -> float:
         """The interpolation weight beta of y = (1-beta) z + beta x."""
         raise NotImplementedError
-
-    def _extra_hyperparams(self):
-        return {"weight_decay": self.weight_decay, "warmup_steps": self.warmup_steps,
-                "r": self.r, "weight_lr_power": self.weight_lr_power}
 
     def _initial_scalars(self):
         return {"lr_max": 0.0, "weight_sum": 0.0, "train_mode": 1.0}
@@ -174,69 +181,84 @@ class _ScheduleFree(Optimizer):
     def eval_point(self, params: Params) -> Iterator[None]:
         """``with opt.eval_point(params):`` params hold x inside; afterwards exactly y again."""
         if self.mode != "train":
-            raise RuntimeError(f"{type(self).__name__}.eval_point needs train mode; call train(params) first")
-        _, ps, _ = _structure(params, params)
-        saved = [p.copy() for p in ps]
+            raise RuntimeError(f"Invalid eval_point of {type(self).__name__} in eval mode: params already hold x "
+                               "(expected train mode; call opt.train(params) first)")
+        saved = [p.copy() for p, _ in self.arrays_with_state(params)]
         self.eval(params)
         try:
             yield
         finally:
-            for p, y in zip(ps, saved):
+            for (p, _), y in zip(self.arrays_with_state(params), saved):
                 np.copyto(p, y)
             self._scalars["train_mode"] = 1.0
 
     def _switch(self, params: Params, to_train: bool) -> None:
-        labels, ps, _ = _structure(params, params)
-        self._check_matches_state(labels, ps)
+        arrays = self.arrays_with_state(params)                  # every check before anything moves
         if self.mode == ("train" if to_train else "eval"):
             return                                               # already there (as schedulefree)
         beta = self._beta()
         weight = 1.0 - beta if to_train else 1.0 - 1.0 / beta   # y = x + (1-b)(z-x); x = y + (1-1/b)(z-y)
-        for p, state in zip(ps, self._state or []):
-            tmp = self._scratch_for(p)
-            np.subtract(state["z"], p, out=tmp)
-            _axpy(weight, tmp, p)
+        for p, state in arrays:
+            if state:                                            # (before the first step x = y = z)
+                tmp = self._scratch_for(p)
+                np.subtract(state["z"], p, out=tmp)
+                axpy_(weight, tmp, p)
         self._scalars["train_mode"] = float(to_train)
 
     def step(self, params: Params, grads: Params) -> None:
         if self.mode != "train":
-            raise RuntimeError(f"{type(self).__name__} is in eval mode: params hold the average x, but "
-                               "gradients must be taken at y; call opt.train(params) before step()")
+            raise RuntimeError(f"Invalid step of {type(self).__name__} in eval mode: params hold the average x "
+                               "(expected train mode, where gradients are taken at y; call opt.train(params) "
+                               "before step())")
         super().step(params, grads)
 
     # ----- one step
     def _coefficients(self, lr):
         warm = min(1.0, self.t / self.warmup_steps) if self.warmup_steps else 1.0
-        lr_t = self._scaled_lr(lr * warm)
-        lr_max = self._scalars["lr_max"] = max(self._scalars["lr_max"], lr_t)
-        weight = self.t ** self.r * lr_max ** self.weight_lr_power
+        lr_t = self._scaled_lr(lr * warm)                        # eps_t
+        lr_max = self._scalars["lr_max"] = np.maximum(self._scalars["lr_max"], lr_t)
+        weight = self.t ** self.r * lr_max ** self.weight_lr_power          # w_t
         weight_sum = self._scalars["weight_sum"] = self._scalars["weight_sum"] + weight
-        return {"lr": lr_t, "c": weight / weight_sum if weight_sum > 0 else 0.0}
+        ratio = np.divide(weight, weight_sum, out=np.zeros(np.shape(weight_sum)), where=np.asarray(weight_sum) > 0)
+        return {"lr": lr_t, "c": ratio if ratio.ndim else float(ratio)}     # c_t = w_t / sum of w_i
 
-    def _scaled_lr(self, lr: float) -> float:
+    def _scaled_lr(self, lr: Any) -> Any:
         """Hook: AdamW's paper variant folds its bias correction into the rate."""
         return lr
 
-    def _direction(self, p: Array, g: Array, state: dict[str, Array], c: dict[str, float],
-                   tmp: Array) -> Array:
-        """The base optimizer's direction d (in ``tmp`` or ``g``, never modifying ``g``)."""
+    def _direction(self, g: Array, state: dict[str, Array], c: dict[str, Any]) -> Array:
+        """The base optimizer's direction (plain numpy, updating its own state)."""
         raise NotImplementedError
 
-    def _update(self, p, g, state, c, tmp):
+    def _direction_inplace(self, g: Array, state: dict[str, Array], c: dict[str, Any], tmp: Array) -> Array:
+        """The same direction in ``tmp`` (or ``g`` itself, never modified)."""
+        raise NotImplementedError
+
+    def _update(self, p, g, state, c):
+        z, beta, ct, lr = state["z"], self._beta(), c["c"], c["lr"]
+        if self.t == 1:
+            z[...] = p                                           # z_1 = x_1 = y_1: the start
+        x = (p - (1 - beta) * z) / beta                          # x_t, recovered from y_t and z_t
+        d = self._direction(g, state, c) + self.weight_decay * p     # d + lambda y_t
+        z[...] = z - lr * d                                      # z_t+1 = z_t - eps_t d
+        x = (1 - ct) * x + ct * z                                # x_t+1 = (1 - c_t) x_t + c_t z_t+1
+        p[...] = (1 - beta) * z + beta * x                       # y_t+1 = (1 - beta) z_t+1 + beta x_t+1
+
+    def _update_inplace(self, p, g, state, c, tmp):
         z = state["z"]
         if self.t == 1:
-            np.copyto(z, p)                                      # z_1 = x_1 = y_1: the start
-        d = self._direction(p, g, state, c, tmp)
+            np.copyto(z, p)
+        d = self._direction_inplace(g, state, c, tmp)
         if self.weight_decay:
             if d is g:                                           # never write into the caller's g
                 np.copyto(tmp, g)
                 d = tmp
-            _axpy(self.weight_decay, p, d)                       # d <- d + lambda y (decay at y)
+            axpy_(self.weight_decay, p, d)                       # d <- d + lambda y (decay at y)
         lr, ct, beta = c["lr"], c["c"], self._beta()
         p *= 1.0 - ct
-        _axpy(ct, z, p)                                          # y <- (1-c) y + c z ...
-        _axpy(-lr * (1.0 - beta * (1.0 - ct)), d, p)             #      ... - eps (1 - b(1-c)) d
-        _axpy(-lr, d, z)                                         # z <- z - eps d
+        axpy_(ct, z, p)                                          # y <- (1-c) y + c z ...
+        axpy_(-lr * (1.0 - beta * (1.0 - ct)), d, p)             #      ... - eps (1 - b(1-c)) d
+        axpy_(-lr, d, z)                                         # z <- z - eps d
 
 
 class ScheduleFreeSGD(_ScheduleFree):
@@ -263,17 +285,17 @@ class ScheduleFreeSGD(_ScheduleFree):
     def __init__(self, lr: LearningRate = 1.0, momentum: float = 0.9, weight_decay: float = 0.0,
                  warmup_steps: int = 0, r: float = 0.0, weight_lr_power: float = 2.0, *,
                  nonfinite: str = "raise"):
-        self.momentum = _interpolation("momentum", momentum)
+        self.momentum = self._check_beta("momentum", momentum)
         super().__init__(lr, weight_decay, warmup_steps, r, weight_lr_power, nonfinite=nonfinite)
 
     def _beta(self):
         return self.momentum
 
-    def _extra_hyperparams(self):
-        return {"momentum": self.momentum, **super()._extra_hyperparams()}
-
-    def _direction(self, p, g, state, c, tmp):
+    def _direction(self, g, state, c):
         return g                                                 # d = g
+
+    def _direction_inplace(self, g, state, c, tmp):
+        return g
 
 
 class ScheduleFreeAdamW(_ScheduleFree):
@@ -308,34 +330,32 @@ class ScheduleFreeAdamW(_ScheduleFree):
                  eps: float = 1e-8, weight_decay: float = 0.0, warmup_steps: int = 0, r: float = 0.0,
                  weight_lr_power: float = 2.0, lr_bias_correction: bool = False, *,
                  nonfinite: str = "raise"):
-        self.beta1 = _interpolation("beta1", beta1)
-        self.beta2 = _unit("beta2", beta2)
-        self.eps = _nonneg("eps", eps)
-        self.lr_bias_correction = _flag("lr_bias_correction", lr_bias_correction)
+        self.beta1 = self._check_beta("beta1", beta1)
+        self.beta2 = check_unit("beta2", beta2)
+        self.eps = check_nonneg("eps", eps)
+        self.lr_bias_correction = check_flag("lr_bias_correction", lr_bias_correction)
         super().__init__(lr, weight_decay, warmup_steps, r, weight_lr_power, nonfinite=nonfinite)
 
     def _beta(self):
         return self.beta1
 
-    def _extra_hyperparams(self):
-        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, **super()._extra_hyperparams(),
-                "lr_bias_correction": self.lr_bias_correction}
-
-    def _bias_correction(self) -> float:
-        return 1.0 - self.beta2 ** self.t
-
     def _scaled_lr(self, lr):
-        return lr * math.sqrt(self._bias_correction()) if self.lr_bias_correction else lr
+        return lr * math.sqrt(1.0 - self.beta2 ** self.t) if self.lr_bias_correction else lr
 
     def _coefficients(self, lr):
         c = super()._coefficients(lr)
-        c["v_scale"] = 1.0 if self.lr_bias_correction else self._bias_correction()
+        c["v_scale"] = 1.0 if self.lr_bias_correction else 1.0 - self.beta2 ** self.t
         return c
 
-    def _direction(self, p, g, state, c, tmp):
-        v = state["v"]
-        _ema(v, np.multiply(g, g, out=tmp), self.beta2)          # v <- b2 v + (1-b2) g*g
-        np.divide(v, c["v_scale"], out=tmp)                      # v_hat = v / (1 - b2^t)
+    def _direction(self, g, state, c):
+        v, b2 = state["v"], self.beta2
+        v[...] = b2 * v + (1 - b2) * g * g                       # v <- b2 v + (1 - b2) g * g
+        v_hat = v / c["v_scale"]                                 # v_hat = v / (1 - b2^t)  (paper: v)
+        return g / (np.sqrt(v_hat) + self.eps)                   # d = g / (sqrt(v_hat) + delta)
+
+    def _direction_inplace(self, g, state, c, tmp):
+        ema_(state["v"], np.multiply(g, g, out=tmp), self.beta2)
+        np.divide(state["v"], c["v_scale"], out=tmp)
         np.sqrt(tmp, out=tmp)
         tmp += self.eps
-        return np.divide(g, tmp, out=tmp)                        # d = g / (sqrt(v_hat) + delta)
+        return np.divide(g, tmp, out=tmp)
