@@ -147,3 +147,53 @@ chromium:  ## install Debian's chromium for the browser tests if it is missing (
 
 test-browser: $(TEST_STAMP) chromium  ## JupyterLab in Chromium: lecture 3 + its widget, Lab 1 + Validate
 	$(BIN)/python -m pytest -m browser --timeout=1800
+
+# --- the course as people run it: lecture site, JupyterHub demo (issue 17) ------------------
+# Python tools of the course (JupyterHub, Sphinx + MyST-NB) are pinned in requirements-course.txt;
+# node packages (configurable-http-proxy, MathJax) in autograder/deploy/hub/package-lock.json.
+# Feedback pages are typeset with that MathJax, so `make test` and `make grade-demo` need it too.
+COURSE_STAMP := $(VENV)/.installed-course
+WEB := autograder/deploy/hub
+WEB_STAMP := $(WEB)/node_modules/.installed
+SITE_SRC := build/site-src
+SITE_OUT := build/site
+SITE_ARGS ?=
+HUB_ARGS ?=
+
+.PHONY: web-deps course-deps site hub-demo
+
+$(COURSE_STAMP): requirements-course.txt $(RUNTIME_STAMP)
+	$(PIP) install -r requirements-course.txt
+	$(PIP) check
+	@touch $@
+
+course-deps: $(COURSE_STAMP)  ## install the course tools: JupyterHub, Sphinx + MyST-NB (requirements-course.txt)
+
+# npm ci installs exactly package-lock.json. Node.js comes from apt-get when missing (root only).
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@if ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends nodejs npm; \
+	  fi; \
+	  command -v npm >/dev/null || { echo "error: npm (Node.js >= 18) is needed for the hub's proxy" \
+	    "and MathJax; install it (Debian: sudo apt-get install nodejs npm)" >&2; exit 1; }; \
+	fi
+	cd $(WEB) && npm ci --no-audit --no-fund
+	@touch $@
+
+web-deps: $(WEB_STAMP)  ## install the node packages: the hub's proxy, MathJax (npm ci in autograder/deploy/hub)
+
+test grade-demo test-browser: $(WEB_STAMP)
+test-browser: $(COURSE_STAMP)
+
+site: $(COURSE_STAMP) $(WEB_STAMP)  ## lectures + labs as a static website in build/site (executed; offline math)
+	@rm -rf $(SITE_SRC) && mkdir -p $(SITE_SRC)
+	@cp -p lectures/_site/index.md $(SITE_SRC)/
+	@cp -rp lectures labs $(SITE_SRC)/ && rm -rf $(SITE_SRC)/lectures/_site
+	$(WITH_VENV) $(BIN)/sphinx-build -b html -c lectures/_site -W --keep-going $(SITE_ARGS) $(SITE_SRC) $(SITE_OUT)
+	@echo "Open $(SITE_OUT)/index.html"
+
+hub-demo: $(TEST_STAMP) $(COURSE_STAMP) $(WEB_STAMP) chromium  ## a class on JupyterHub in Chromium: release, fetch, submit, grade, feedback (root)
+	@if [ "$$(id -u)" -ne 0 ]; then echo "error: make hub-demo creates Unix users: run it as root" >&2; exit 1; fi
+	$(BIN)/python -m pytest tests/test_hub.py -m browser --timeout=1800 -p no:cacheprovider -rA $(HUB_ARGS)

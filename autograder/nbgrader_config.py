@@ -48,3 +48,9 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, StripHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# ...with its formulas typeset when it is written (the kit's MathJax, inline SVG): it shows them
+# offline and without running script, instead of loading MathJax 2.7.7 from a CDN.
+from autograder.offline_math import TypesetHTMLExporter  # noqa: E402
+
+c.GenerateFeedback.exporter_class = TypesetHTMLExporter

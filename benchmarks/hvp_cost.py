@@ -18,16 +18,13 @@ one, as ``timeit`` recommends), and the JSON keeps the medians too. Target (issu
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from _bench import interleaved, machine, parser, write_results
 from nnopt import curvature
 from nnopt.data import load_digits
 from nnopt.models import MLP, SoftmaxRegression
@@ -40,20 +37,9 @@ MODELS = {
 }
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def _interleaved(fns: dict, reps: int) -> tuple[dict, dict]:
     """Fastest and median seconds of each function, measured round-robin after one warm-up call each."""
-    for fn in fns.values():
-        fn()
-    times = {name: [] for name in fns}
-    for _ in range(reps):
-        for name, fn in fns.items():
-            times[name].append(_timed(fn))
+    times = interleaved(fns, reps)
     return {n: min(t) for n, t in times.items()}, {n: statistics.median(t) for n, t in times.items()}
 
 
@@ -104,37 +90,25 @@ def measure(name: str, dtype, reps: int) -> dict:
             "torch_ratio": theirs["torch_hvp"] / theirs["torch_grad"]}
 
 
-def write(rows: list[dict], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"numpy": np.__version__, "torch": torch.__version__, "threads": 1, "target_ratio": TARGET}
-    (out / "hvp_cost.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [
-        "# Hessian-vector product vs gradient (nnopt.curvature, digits train set, 1 thread)",
-        "",
-        f"numpy {np.__version__}, torch {torch.__version__}. Fastest of interleaved rounds "
-        "(medians in hvp_cost.json).",
-        f"ratio = hvp / grad (target <= {TARGET:g}); warm = one more product with the operator already "
-        "built (power iteration / Lanczos); torch ratio = double backward / backward, same network.",
-        "",
-        "| model | dtype | params | grad ms | hvp ms | ratio | median ratio | warm hvp ms | warm ratio "
-        "| torch grad ms | torch hvp ms | torch ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['dtype']} | {r['n_params']:,d} | {r['grad_ms']:.3f} | {r['hvp_ms']:.3f} | "
-                     f"{r['ratio']:.2f} | {r['ratio_median']:.2f} | {r['hvp_warm_ms']:.3f} | {r['ratio_warm']:.2f} | "
-                     f"{r['torch_grad_ms']:.3f} | {r['torch_hvp_ms']:.3f} | {r['torch_ratio']:.2f} |")
+def write(rows: list[dict], out) -> None:
     worst = max(r["ratio"] for r in rows)
-    lines += ["", f"Worst ratio: {worst:.2f} ({'meets' if worst <= TARGET else 'MISSES'} the target <= {TARGET:g})."]
-    (out / "hvp_cost.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'hvp_cost.md'}")
+    notes = ["Fastest of interleaved rounds (medians in hvp_cost.json). "
+             f"ratio = hvp / grad (target <= {TARGET:g}); warm = one more product with the operator already built "
+             "(power iteration / Lanczos); torch ratio = double backward / backward, same network."]
+    columns = [("model", "model", "{}"), ("dtype", "dtype", "{}"), ("params", "n_params", "{:,d}"),
+               ("grad ms", "grad_ms", "{:.3f}"), ("hvp ms", "hvp_ms", "{:.3f}"), ("ratio", "ratio", "{:.2f}"),
+               ("median ratio", "ratio_median", "{:.2f}"), ("warm hvp ms", "hvp_warm_ms", "{:.3f}"),
+               ("warm ratio", "ratio_warm", "{:.2f}"), ("torch grad ms", "torch_grad_ms", "{:.3f}"),
+               ("torch hvp ms", "torch_hvp_ms", "{:.3f}"), ("torch ratio", "torch_ratio", "{:.2f}")]
+    write_results("hvp_cost", out, rows, title="Hessian-vector product vs gradient (nnopt.curvature, digits train "
+                  "set, 1 thread)", columns=columns, meta=machine(torch=torch.__version__, threads=1,
+                                                                   target_ratio=TARGET), notes=notes,
+                  footer=[f"Worst ratio: {worst:.2f} ({'meets' if worst <= TARGET else 'MISSES'} the target "
+                          f"<= {TARGET:g})."])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=40)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = ap.parse_args()
+    args = parser(__doc__, reps=40).parse_args()
     rows = []
     for name in MODELS:
         for dtype in (np.float64, np.float32):

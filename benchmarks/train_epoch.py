@@ -19,17 +19,12 @@ Target (issue 4): ratio = nnopt time / torch time <= 1.5. Writes
 """
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import time
-from pathlib import Path
-
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
 import nnopt
+from _bench import interleaved, machine, median_ms, parser, ratio, write_results
 from nnopt import data, models
 from nnopt.train import fit
 
@@ -91,20 +86,6 @@ def nnopt_loop(model: models.MLP, optimizer, ds: data.Dataset, rng: np.random.Ge
         optimizer.step(model.params, grads)
 
 
-def median_times(fns, reps: int) -> list[float]:
-    """Median wall time of each function; the functions alternate within every repetition so
-    that load from other processes on a shared machine affects all of them alike."""
-    for fn in fns:
-        fn()                                                # warm-up: optimizer state, caches
-    times = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, ts in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
-
-
 def same_math_check(name: str, ds: data.Dataset) -> float:
     """Largest |parameter difference| after one identical epoch (nnopt fit vs torch)."""
     make_ours, make_theirs = PEERS[name]
@@ -128,17 +109,15 @@ def measure(name: str, ds: data.Dataset, reps: int) -> list[dict]:
     }
     rows = []
     for mode, (ours, theirs) in modes.items():
-        t_ours, t_theirs = median_times([ours, theirs], reps)
-        rows.append({"optimizer": name, "mode": mode, "nnopt_ms": 1e3 * t_ours, "torch_ms": 1e3 * t_theirs,
-                     "ratio": t_ours / t_theirs})
+        times = interleaved({"nnopt": ours, "torch": theirs}, reps)
+        rows.append({"optimizer": name, "mode": mode, "nnopt_ms": median_ms(times["nnopt"]),
+                     "torch_ms": median_ms(times["torch"]), "ratio": ratio(times, "nnopt", "torch")})
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__doc__, reps=15)
     ap.add_argument("--optimizers", nargs="+", default=list(PEERS), choices=list(PEERS))
-    ap.add_argument("--reps", type=int, default=15)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     ds = data.load_digits(seed=0, dtype=np.float32)
     torch.set_num_threads(1)
@@ -154,29 +133,21 @@ def main() -> None:
     write(rows, args.out)
 
 
-def write(rows: list[dict], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"numpy": np.__version__, "torch": torch.__version__, "threads": 1, "batch_size": BATCH,
-            "steps_per_epoch": -(-1257 // BATCH), "model": "64-64(relu)-10, float32", "target_ratio": TARGET}
-    (out / "train_epoch.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [
-        "# One training epoch on digits: nnopt (numpy) vs torch (CPU, 1 thread, float32)",
-        "",
-        f"numpy {np.__version__}, torch {torch.__version__}; default MLP 64-64-10 (relu), batch {BATCH}, "
-        f"{meta['steps_per_epoch']} steps per epoch, median of repeated epochs (nnopt and torch alternating).",
-        "",
-        f"ratio = nnopt time / torch time (lower is better; target <= {TARGET}). `loop`: minibatch + forward + "
-        "backward + step only; `fit`: nnopt.train.fit vs a torch loop with the same logging and end-of-epoch "
-        "evaluation. `max |dθ|`: largest parameter difference after one epoch from the same start "
-        "(same math, float32 round-off).",
-        "",
-        "| optimizer | mode | nnopt ms | torch ms | ratio | max \\|dθ\\| |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    lines += [f"| {r['optimizer']} | {r['mode']} | {r['nnopt_ms']:.2f} | {r['torch_ms']:.2f} | {r['ratio']:.2f} | "
-              f"{r['max_param_diff_after_epoch']:.1e} |" for r in rows]
-    (out / "train_epoch.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {out / 'train_epoch.md'}")
+def write(rows: list[dict], out) -> None:
+    steps = -(-1257 // BATCH)
+    meta = machine(torch=torch.__version__, threads=1, batch_size=BATCH, steps_per_epoch=steps,
+                   model="64-64(relu)-10, float32", target_ratio=TARGET)
+    notes = [f"Default MLP 64-64-10 (relu), batch {BATCH}, {steps} steps per epoch, median of repeated epochs "
+             "(nnopt and torch alternating).",
+             f"ratio = nnopt time / torch time (lower is better; target <= {TARGET}). `loop`: minibatch + forward + "
+             "backward + step only; `fit`: nnopt.train.fit vs a torch loop with the same logging and end-of-epoch "
+             "evaluation. `max |dθ|`: largest parameter difference after one epoch from the same start "
+             "(same math, float32 round-off)."]
+    columns = [("optimizer", "optimizer", "{}"), ("mode", "mode", "{}"), ("nnopt ms", "nnopt_ms", "{:.2f}"),
+               ("torch ms", "torch_ms", "{:.2f}"), ("ratio", "ratio", "{:.2f}"),
+               ("max \\|dθ\\|", "max_param_diff_after_epoch", "{:.1e}")]
+    write_results("train_epoch", out, rows, title="One training epoch on digits: nnopt (numpy) vs torch "
+                  "(CPU, 1 thread, float32)", columns=columns, meta=meta, notes=notes)
 
 
 if __name__ == "__main__":

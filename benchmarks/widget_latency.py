@@ -18,15 +18,9 @@ steps. Usage: ``python benchmarks/widget_latency.py [--reps 15] [--out benchmark
 """
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import os
-import platform
-import statistics
-import time
 from itertools import cycle, islice
-from pathlib import Path
 
 import matplotlib
 
@@ -35,6 +29,7 @@ matplotlib.use("Agg")
 import ipywidgets  # noqa: E402
 import numpy as np  # noqa: E402
 
+from _bench import machine, median_ms, p90_ms, parser, ratio, timed, write_results  # noqa: E402
 from nnopt import widgets  # noqa: E402
 
 TARGET_MS = 100.0
@@ -65,24 +60,10 @@ CASES = [
 SLOW = {"schedule_explorer: lr0 (2 x 15 epochs)": 4, "batch_size_explorer: batch size": 6}   # fewer reps
 
 
-def _timed(fn) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
-
-
-def _ms(values: list[float]) -> float:
-    return 1e3 * statistics.median(values)
-
-
-def _p90(values: list[float]) -> float:
-    return 1e3 * float(np.percentile(values, 90))
 
 
 def measure(name, surface, make, twin, control, values, reps: int) -> dict:
@@ -90,20 +71,20 @@ def measure(name, surface, make, twin, control, values, reps: int) -> dict:
     values = [v.item() if isinstance(v, np.generic) else v
               for v in (values(reps + 1) if callable(values) else islice(cycle(values), reps + 1))]
     explorer.controls[control].value = values[0]                   # warm-up (caches, first layout)
-    changes = [_timed(lambda v=v: setattr(explorer.controls[control], "value", v)) for v in values[1:]]
+    changes = [timed(lambda v=v: setattr(explorer.controls[control], "value", v)) for v in values[1:]]
     compute, render, peer = [], [], []
     explorer = make()                                               # a fresh one: nothing remembered
     explorer.controls[control].value = values[0]
     for v in values[1:]:
         params = {**explorer.params(), control: v}
-        compute.append(_timed(lambda: explorer.view.show(**params))[0])
-        render.append(_timed(explorer.png)[0])
-        peer.append(_timed(lambda: _png(twin(**params)))[0])
+        compute.append(timed(lambda: explorer.view.show(**params))[0])
+        render.append(timed(explorer.png)[0])
+        peer.append(timed(lambda: _png(twin(**params)))[0])
     wall, cpu = [c[0] for c in changes], [c[1] for c in changes]
     row = {"case": name, "surface_explorer": surface, "reps": reps,
-           "median_ms": _ms(wall), "p90_ms": _p90(wall), "cpu_median_ms": _ms(cpu),
-           "compute_ms": _ms(compute), "render_ms": _ms(render), "peer_ms": _ms(peer),
-           "ratio": statistics.median(wall) / statistics.median(peer)}
+           "median_ms": median_ms(wall), "p90_ms": p90_ms(wall), "cpu_median_ms": median_ms(cpu),
+           "compute_ms": median_ms(compute), "render_ms": median_ms(render), "peer_ms": median_ms(peer),
+           "ratio": ratio({"explorer": wall, "peer": peer}, "explorer", "peer")}
     if surface:
         row["meets_target"] = row["median_ms"] < TARGET_MS
     return row
@@ -113,55 +94,39 @@ def measure_race(reps: int) -> dict:
     """The race has no per-control redraw: time the run button (2 lanes x 1 epoch, live frames)."""
     race = widgets.training_race(lrs={"sgd": 0.1, "adam": 1e-3}, epochs=1)
     race.button.click()                                             # warm-up
-    runs = [_timed(race.button.click) for _ in range(reps)]
-    peer = [_timed(lambda: _png(widgets.plot_training_race({"sgd": 0.1, "adam": 1e-3}, epochs=1)))[0]
+    runs = [timed(race.button.click) for _ in range(reps)]
+    peer = [timed(lambda: _png(widgets.plot_training_race({"sgd": 0.1, "adam": 1e-3}, epochs=1)))[0]
             for _ in range(reps)]
     wall = [r[0] for r in runs]
     return {"case": "training_race: run (2 lanes x 1 epoch)", "surface_explorer": False, "reps": reps,
-            "median_ms": _ms(wall), "p90_ms": _p90(wall), "cpu_median_ms": _ms([r[1] for r in runs]),
-            "compute_ms": None, "render_ms": None, "peer_ms": _ms(peer),
-            "ratio": statistics.median(wall) / statistics.median(peer)}
+            "median_ms": median_ms(wall), "p90_ms": p90_ms(wall), "cpu_median_ms": median_ms([r[1] for r in runs]),
+            "compute_ms": None, "render_ms": None, "peer_ms": median_ms(peer),
+            "ratio": ratio({"explorer": wall, "peer": peer}, "explorer", "peer")}
 
 
-def _fmt(x) -> str:
-    return "" if x is None else f"{x:.1f}"
-
-
-def write(rows: list[dict], meta: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "widget_latency.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    lines = [
-        "# Widget latency: control change -> finished redraw (Agg, PNG frame)", "",
-        f"matplotlib {meta['matplotlib']}, ipywidgets {meta['ipywidgets']}, numpy {meta['numpy']}, "
-        f"{meta['cpus']} CPUs, load average {meta['load_before']} before / {meta['load_after']} after.", "",
-        f"Target: median < {TARGET_MS:.0f} ms for the surface explorers at {SURFACE_STEPS} steps. "
-        "'compute' = the view's recomputation, 'render' = draw (blitted when only lines move) + PNG encode, "
-        "'peer' = the static twin drawn from scratch + savefig (a naive re-plot), ratio = median / peer. "
-        "Values never repeat, so the explorers' memory of recent paths never helps here (worst case).", "",
-        "| case | median ms | p90 ms | CPU ms | compute ms | render ms | peer ms | ratio | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
+def write(rows: list[dict], meta: dict, out) -> None:
     for r in rows:
-        target = {True: "met", False: "MISSED"}.get(r.get("meets_target"), "")
-        lines.append(f"| {r['case']} | {_fmt(r['median_ms'])} | {_fmt(r['p90_ms'])} | {_fmt(r['cpu_median_ms'])} "
-                     f"| {_fmt(r['compute_ms'])} | {_fmt(r['render_ms'])} | {_fmt(r['peer_ms'])} "
-                     f"| {r['ratio']:.2f} | {target} |")
-    lines += ["", "Wall time includes waiting for a core when the machine is shared; the CPU column does not."]
-    (out / "widget_latency.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        r["target"] = {True: "met", False: "MISSED"}.get(r.get("meets_target"), "")
+    notes = [f"Target: median < {TARGET_MS:.0f} ms for the surface explorers at {SURFACE_STEPS} steps. "
+             "'compute' = the view's recomputation, 'render' = draw (blitted when only lines move) + PNG encode, "
+             "'peer' = the static twin drawn from scratch + savefig (a naive re-plot), ratio = median / peer. "
+             "Values never repeat, so the explorers' memory of recent paths never helps here (worst case)."]
+    columns = [("case", "case", "{}"), ("median ms", "median_ms", "{:.1f}"), ("p90 ms", "p90_ms", "{:.1f}"),
+               ("CPU ms", "cpu_median_ms", "{:.1f}"), ("compute ms", "compute_ms", "{:.1f}"),
+               ("render ms", "render_ms", "{:.1f}"), ("peer ms", "peer_ms", "{:.1f}"), ("ratio", "ratio", "{:.2f}"),
+               ("target", "target", "{}")]
+    write_results("widget_latency", out, rows, title="Widget latency: control change -> finished redraw (Agg, "
+                  "PNG frame)", columns=columns, meta=meta, notes=notes,
+                  footer=["Wall time includes waiting for a core when the machine is shared; the CPU column does not."])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=15, help="control changes per case")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    args = parser.parse_args()
+    args = parser(__doc__, reps=15).parse_args()
     load_before = os.getloadavg()[0]
     rows = [measure(*case, reps=min(args.reps, SLOW.get(case[0], args.reps))) for case in CASES]
     rows.append(measure_race(reps=min(args.reps, 3)))
-    meta = {"matplotlib": matplotlib.__version__, "ipywidgets": ipywidgets.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "cpus": os.cpu_count(),
-            "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
+    meta = machine(matplotlib=matplotlib.__version__, ipywidgets=ipywidgets.__version__,
+                   load_before=round(load_before, 2))
     write(rows, meta, args.out)
 
 

@@ -17,3 +17,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def repo_root() -> Path:
     """Path of the repository root, for tests that read or run the kit's files."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_digits():
+    """120 training / 60 validation digits: enough for every explorer and study, fast to train on."""
+    from nnopt import data
+    ds = data.load_digits()
+    return data.Dataset(train=data.Split(ds.X_train[:120], ds.y_train[:120]),
+                        val=data.Split(ds.X_val[:60], ds.y_val[:60]), test=ds.test, n_classes=10, name="tiny")

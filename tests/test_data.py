@@ -66,7 +66,7 @@ def test_spirals_geometry_without_noise():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(n=5), "n must be"), (dict(noise=-1.0), "noise"), (dict(noise=np.nan), "noise"),
+    (dict(n=5), "Invalid n: 5"), (dict(noise=-1.0), "noise"), (dict(noise=np.nan), "noise"),
     (dict(dtype=np.int32), "dtype"), (dict(val_fraction=0.0), "val_fraction"),
     (dict(val_fraction=0.5, test_fraction=0.5), "< 1"),
 ])
@@ -115,7 +115,7 @@ def test_minibatches_bad_batch_size_raises_at_call(batch_size):
     (np.zeros((4, 2), int), np.zeros(4, int), "floats"),
     (np.full((4, 2), np.nan), np.zeros(4, int), "NaN"),
     (np.zeros((4, 2)), np.zeros((4, 1), int), "1-D"),
-    (np.zeros((4, 2)), np.zeros(3, int), "4 samples but y has 3"),
+    (np.zeros((4, 2)), np.zeros(3, int), r"Invalid y: 3 labels \(expected one per sample: X has 4 samples\)"),
     (np.zeros((4, 2)), np.zeros(4), "integer class labels"),
 ])
 def test_check_xy_errors(X, y, match):
@@ -124,10 +124,10 @@ def test_check_xy_errors(X, y, match):
 
 
 def test_check_xy_label_range_and_dataset_validation():
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\], got values in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"Invalid labels: values in \[0, 3\] \(expected labels in \[0, 2\]\)"):
         data.check_xy(np.zeros((4, 2)), np.array([0, 1, 2, 3]), n_classes=3)
     with pytest.raises(ValueError, match="features"):
         data.check_xy(np.zeros((4, 2)), np.zeros(4, int), n_features=3)
     good = data.Split(np.zeros((2, 2)), np.array([0, 1]))
-    with pytest.raises(ValueError, match="labels must lie"):
+    with pytest.raises(ValueError, match="Invalid labels"):
         data.Dataset(good, good, data.Split(np.zeros((1, 2)), np.array([5])), n_classes=2)

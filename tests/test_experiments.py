@@ -115,9 +115,9 @@ def test_ensemble_beats_its_average_member():
 
 @pytest.mark.parametrize("call, match", [
     (lambda d: ex.compare_optimizers([nnopt.Adam()], d), "not an optimizer instance"),
-    (lambda d: ex.compare_optimizers([lambda: "adam"], d), "not an nnopt optimizer"),
-    (lambda d: ex.compare_optimizers(["sgd"], d), "bad hyperparameters"),
-    (lambda d: ex.lr_sweep("lbfgs", data=d), "unknown optimizer"),
+    (lambda d: ex.compare_optimizers([lambda: "adam"], d), "expected an nnopt optimizer"),
+    (lambda d: ex.compare_optimizers(["sgd"], d), "Invalid hyperparameters"),
+    (lambda d: ex.lr_sweep("lbfgs", data=d), "Invalid optimizer: 'lbfgs'"),
     (lambda d: ex.lr_sweep("adam", lrs=[-1e-3], data=d), "positive"),
     (lambda d: ex.compare_optimizers(["adam"], d, seeds=()), "seeds"),
     (lambda d: ex.compare_optimizers(["adam"], (d.X_train, d.y_train)), "Dataset"),
@@ -136,3 +136,45 @@ def test_runs_keep_their_trained_model_and_progress_bar(moons, capsys):
     for r in res.runs:
         assert r.model.accuracy(moons.X_val, moons.y_val) == r.history.val_acc[-1]
     assert res.runs[0].model is not res.runs[1].model
+
+
+def test_gradient_noise_formula_matches_sampling(tiny_digits):
+    noise = ex.minibatch_gradient_noise(tiny_digits, hidden=(8,))
+    X, y = tiny_digits.X_train, tiny_digits.y_train
+    assert noise.G.shape[0] == 120
+    full = nnopt.models.MLP(64, (8,), 10, seed=0).loss_and_grads(X, y)[1]
+    np.testing.assert_allclose(noise.g, nnopt.models.flatten(full), rtol=1e-4, atol=1e-6)
+    rng = np.random.default_rng(1)
+    for b in (1, 10, 60):
+        draws = [noise.G[rng.choice(120, b, replace=False)].mean(axis=0) for _ in range(3000)]
+        empirical = np.sqrt(np.mean(np.sum((np.array(draws) - noise.g) ** 2, axis=1))) / np.linalg.norm(noise.g)
+        assert empirical == pytest.approx(noise.expected_noise(b), rel=0.05)
+    assert noise.expected_noise(120) == 0.0
+
+
+def test_batch_size_bad_value(tiny_digits):
+    noise = ex.minibatch_gradient_noise(tiny_digits, hidden=(4,))
+    with pytest.raises(ValueError, match=r"Invalid batch size: 0 \(expected an integer >= 1\)"):
+        noise.sample(0, draws=5)
+    with pytest.raises(ValueError, match=r"Invalid batch size: 121 \(expected an integer in \[1, 120\]"):
+        noise.sample(121, draws=5)
+
+
+def test_race_histories_continue_across_epochs(tiny_digits):
+    histories = ex.race({"sgd": 0.1, "adam": 1e-3}, tiny_digits, epochs=3, batch_size=32, hidden=(8,))
+    for h in histories.values():
+        assert h.n_epochs == 3 and h.n_steps == 12 and h.epoch_steps == [0, 4, 8, 12]
+        assert len(h.train_loss) == len(h.val_acc) == len(h.epoch_time) == 4
+        assert np.all(np.diff(h.epoch_time) >= 0) and h.message == "completed 3 epochs (12 steps)"
+    assert histories["adam"].train_loss[-1] < histories["adam"].train_loss[0]
+    with pytest.raises(ValueError, match="at least one optimizer for the race"):
+        ex.race({}, tiny_digits)
+
+
+def test_one_table_of_good_learning_rates():
+    from nnopt.widgets import race_explorer
+    assert {name: hp["lr"] for name, hp in ex.DEFAULT_OPTIMIZERS.values()} == \
+        {name: ex.GOOD_LRS[name] for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")}
+    race = race_explorer.TrainingRace(epochs=0)
+    for name in race.lanes:                              # every lane of the race starts at the table's rate
+        assert race.controls[f"{name}_lr"].value == pytest.approx(ex.GOOD_LRS[name], rel=0.13)

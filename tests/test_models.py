@@ -119,7 +119,7 @@ def test_flat_view_round_trip_in_place():
     assert all(a is b for a, b in zip(arrays, model.params.values()))   # optimizers keep their references
     assert model.params["W1"][0, 1] == 1 and model.params["b1"][0] == 30
     np.testing.assert_array_equal(model.get_flat(), np.arange(model.n_params))
-    with pytest.raises(ValueError, match=r"shape \(115,\)"):
+    with pytest.raises(ValueError, match=r"shape: \(3,\) \(expected \(115,\)\)"):
         model.set_flat(np.zeros(3))
 
 
@@ -177,10 +177,10 @@ def test_constructor_errors(kwargs, match):
 
 
 @pytest.mark.parametrize("Xb, yb, match", [
-    (np.zeros((3, 4)), np.zeros(3, int), r"X has 4 features per sample, expected 5"),
-    (np.zeros((3, 5)), np.array([0, 1, 4]), r"labels must lie in \[0, 3\]"),
-    (np.zeros((3, 5)), np.array([0, 1, -1]), r"labels must lie"),
-    (np.zeros((3, 5)), np.zeros(2, int), "3 samples but y has 2"),
+    (np.zeros((3, 4)), np.zeros(3, int), r"Invalid X: 4 features per sample \(expected 5\)"),
+    (np.zeros((3, 5)), np.array([0, 1, 4]), r"Invalid labels: values in \[0, 4\] \(expected labels in \[0, 3\]\)"),
+    (np.zeros((3, 5)), np.array([0, 1, -1]), r"Invalid labels"),
+    (np.zeros((3, 5)), np.zeros(2, int), r"Invalid y: 2 labels \(expected one per sample: X has 3 samples\)"),
     (np.zeros((0, 5)), np.zeros(0, int), "at least one sample"),
 ])
 def test_bad_batches_raise(Xb, yb, match):
@@ -192,5 +192,5 @@ def test_bad_batches_raise(Xb, yb, match):
 
 
 def test_predict_rejects_wrong_width():
-    with pytest.raises(ValueError, match="X has 3 features per sample, expected 5"):
+    with pytest.raises(ValueError, match=r"Invalid X: 3 features per sample \(expected 5\)"):
         MODELS["relu_1"]().predict(np.zeros((2, 3)))

@@ -239,7 +239,7 @@ def test_load_state_dict_rejects_foreign_or_mismatched_state():
     p = _params()
     adam = nnopt.Adam()
     adam.step(p, _grads_like(p))
-    with pytest.raises(ValueError, match="'adam', not 'rmsprop'"):
+    with pytest.raises(ValueError, match=r"state_dict optimizer: 'adam' \(expected 'rmsprop'\)"):
         nnopt.RMSProp().load_state_dict(adam.state_dict())
     with pytest.raises(ValueError, match="beta1"):
         nnopt.Adam(beta1=0.5).load_state_dict(adam.state_dict())
@@ -264,9 +264,9 @@ def test_schedule_drives_the_learning_rate():
 def test_make_optimizer_names_and_errors():
     assert isinstance(nnopt.make_optimizer("RMSProp", lr=1e-4), nnopt.RMSProp)
     assert isinstance(nnopt.make_optimizer("rmsprop+nesterov"), nnopt.RMSPropNesterov)
-    with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
+    with pytest.raises(ValueError, match="Invalid optimizer: 'adamm'"):
         nnopt.make_optimizer("adamm")
-    with pytest.raises(ValueError, match="bad hyperparameters for 'sgd'"):
+    with pytest.raises(ValueError, match="Invalid hyperparameters for 'sgd'"):
         nnopt.make_optimizer("sgd", lr=0.1, beta1=0.9)
     assert "beta2=0.999" in repr(nnopt.Adam())
 
@@ -318,10 +318,10 @@ def _bad_grads(params):
         ("missing key", {"W": good["W"]}, "missing"),
         ("extra key", {**good, "c": good["b"]}, "unexpected"),
         ("list for dict", list(good.values()), "both be dicts"),
-        ("wrong shape", {**good, "W": good["W"].T.copy()}, r"grads\['W'\] has shape"),
-        ("wrong dtype", {**good, "b": good["b"].astype(np.float32)}, r"grads\['b'\] has dtype"),
-        ("integer grads", {**good, "b": np.ones(3, dtype=np.int64)}, r"grads\['b'\] has dtype"),
-        ("not an array", {**good, "b": [1.0, 2.0, 3.0]}, r"grads\['b'\] must be a numpy array"),
+        ("wrong shape", {**good, "W": good["W"].T.copy()}, r"grads\['W'\] shape: \(3, 4\) \(expected \(4, 3\)"),
+        ("wrong dtype", {**good, "b": good["b"].astype(np.float32)}, r"grads\['b'\] dtype: float32"),
+        ("integer grads", {**good, "b": np.ones(3, dtype=np.int64)}, r"grads\['b'\] dtype: int64"),
+        ("not an array", {**good, "b": [1.0, 2.0, 3.0]}, r"grads\['b'\]: \[1.0, 2.0, 3.0\] \(expected a numpy array"),
         ("nan", nan, r"grads\['b'\]"),
         ("inf", inf, r"grads\['W'\]"),
     ]
@@ -363,7 +363,7 @@ def test_huge_but_finite_gradient_is_not_called_non_finite():
 
 
 def test_integer_or_readonly_params_are_rejected():
-    with pytest.raises(ValueError, match=r"params\[0\] must be a float numpy array"):
+    with pytest.raises(ValueError, match=r"params\[0\] dtype: int64 \(expected float32 or float64"):
         nnopt.SGD(0.1).step([np.zeros(3, dtype=int)], [np.zeros(3)])
     ro = np.zeros(3)
     ro.flags.writeable = False
@@ -378,3 +378,167 @@ def test_non_contiguous_params_are_updated_in_place():
     view = base[:, ::2]
     nnopt.Adam(lr=0.1).step([view], [np.ones((4, 3))])
     assert np.all(base[:, ::2] < 0) and np.all(base[:, 1::2] == 0)
+
+
+# ------------------------------------------------------------------ readable path == fast path
+def _run(name, dtype, inplace, steps=200, kind="dict"):
+    params = _params(dtype, kind)
+    opt = nnopt.make_optimizer(name, lr=nnopt.schedules.inverse_time(0.01, 0.01))
+    opt.inplace = inplace
+    for k in range(steps):
+        opt.step(params, _grads_like(params, seed=k))
+    return params, opt
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+def test_readable_update_equals_the_in_place_path(name, dtype, rtol):
+    """step runs _update_inplace; _update (the box, plain numpy) gives the same numbers."""
+    fast, fast_opt = _run(name, dtype, inplace=True)
+    readable, readable_opt = _run(name, dtype, inplace=False)
+    scale = max(np.abs(a).max() for a in fast.values())
+    for k in fast:
+        assert readable[k].dtype == dtype
+        np.testing.assert_allclose(readable[k], fast[k], rtol=rtol, atol=rtol * scale, err_msg=f"{name} {k}")
+    for a, b in zip(readable_opt.state_dict()["state"], fast_opt.state_dict()["state"]):
+        for slot in a:
+            np.testing.assert_allclose(a[slot], b[slot], rtol=rtol, atol=rtol * np.abs(b[slot]).max(), err_msg=slot)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", [(4, 3), (5,)], ids=["matrix", "vector"])
+def test_readable_update_steps_a_stack_of_models_with_one_lr_each(name, shape):
+    """The readable path broadcasts: M models stacked on a leading axis, c["lr"] of shape (M, 1, ...),
+    the state from zero_state(P, stack=1), step exactly like M separate optimizers (what a batched
+    trainer relies on; Muon and Adafactor treat the matrix and the vector differently)."""
+    lrs = np.array([0.003, 0.01, 0.03])
+    singles = [nnopt.make_optimizer(name, lr=float(lr)) for lr in lrs]
+    params = [{"W": np.full(shape, 0.5)} for _ in lrs]
+    batched = nnopt.make_optimizer(name, lr=1.0)
+    P = np.full((len(lrs), *shape), 0.5)
+    state = batched.zero_state(P, stack=1)
+    assert {k: a.shape[1:] for k, a in state.items()} == batched.state_shapes(shape)
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        G = rng.normal(size=P.shape)
+        for opt, p, g in zip(singles, params, G):
+            opt.step(p, {"W": g.copy()})
+        batched.t += 1
+        batched._update(P, G, state, batched._coefficients(lrs.reshape(-1, *[1] * len(shape))))
+    for i, p in enumerate(params):
+        np.testing.assert_allclose(P[i], p["W"], rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ review fixes (issue 14, item 4)
+def _misaligned(n: int, dtype=np.float64) -> np.ndarray:
+    """A C-contiguous, writeable, but misaligned array (odd byte offset): BLAS would work on a copy."""
+    a = np.frombuffer(bytearray(n * np.dtype(dtype).itemsize + 1), dtype=dtype, count=n, offset=1)
+    assert a.flags.c_contiguous and a.flags.writeable and not a.flags.aligned
+    return a
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_misaligned_parameters_are_updated(name):
+    p, q = _misaligned(5), np.zeros(5)
+    p[:] = 0.0
+    g = np.linspace(-1.0, 1.0, 5)
+    a, b = nnopt.make_optimizer(name, lr=0.1), nnopt.make_optimizer(name, lr=0.1)
+    for _ in range(3):
+        a.step([p], [g.copy()])
+        b.step([q], [g.copy()])
+    assert np.any(p != 0)
+    np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_zero_size_parameter_is_skipped_not_an_error(name):
+    params = {"W": np.ones((2, 2)), "empty": np.zeros((0, 3)), "b": np.ones(2)}
+    grads = {"W": np.ones((2, 2)), "empty": np.zeros((0, 3)), "b": np.ones(2)}
+    opt = nnopt.make_optimizer(name, lr=0.1)
+    opt.step(params, grads)
+    opt.step(params, grads)
+    assert opt.t == 2 and np.all(params["W"] != 1) and np.all(params["b"] != 1)
+    assert params["empty"].shape == (0, 3)
+
+
+def test_load_state_dict_checks_everything_before_changing_anything():
+    p = _params()
+    saved = nnopt.Adam().state_dict()
+    src = nnopt.Adam()
+    src.step(p, _grads_like(p))
+    good = src.state_dict()
+    target = nnopt.Adam()
+    target.step(p, _grads_like(p, seed=5))
+    target.step(p, _grads_like(p, seed=6))
+    before = copy.deepcopy(target.state_dict())
+    broken = [
+        ({**good, "skipped_steps": "many"}, "skipped_steps"),
+        ({**good, "scalars": {"mystery": 1.0}}, "scalars"),
+        ({**good, "state": good["state"][:1]}, r"1 entries \(expected 2"),     # shorter than the parameters
+        ({**good, "state": [good["state"][0], {"s": 1.0}]}, r"state\[1\]"),
+        ({**good, "labels": None}, "state without labels"),
+        ({**good, "t": -1}, "t: -1"),
+        ({**good, "hyperparams": {**good["hyperparams"], "lr": -1.0}}, "lr"),
+    ]
+    for bad, message in broken:
+        with pytest.raises(ValueError, match=message):
+            target.load_state_dict(bad)
+        after = target.state_dict()
+        assert after["t"] == before["t"] == 2 and after["skipped_steps"] == 0 and after["labels"] == before["labels"]
+        for a, b in zip(after["state"], before["state"]):
+            np.testing.assert_array_equal(a["s"], b["s"])
+    target.load_state_dict(saved)                       # a fresh state (nothing stepped yet) loads
+    assert target.t == 0 and target.state_dict()["state"] is None
+
+
+def test_load_state_dict_restores_a_stored_lr_like_torch_and_keeps_a_schedule():
+    src = nnopt.SGD(lr=0.5)
+    dst = nnopt.SGD(lr=0.1)
+    dst.load_state_dict(src.state_dict())
+    assert dst.lr == 0.5                                # torch.optim restores param_groups' lr too
+    schedule = nnopt.schedules.constant(0.2)
+    scheduled = nnopt.SGD(lr=schedule)
+    scheduled.load_state_dict(nnopt.SGD(lr=schedule).state_dict())   # schedules are not stored
+    assert scheduled.lr is schedule
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float16_is_rejected_clearly_and_changes_nothing(name):
+    p = [np.ones(3, dtype=np.float16)]
+    opt = nnopt.make_optimizer(name, lr=0.1)
+    with pytest.raises(ValueError, match=r"Invalid params\[0\] dtype: float16 \(expected float32 or float64"):
+        opt.step(p, [np.ones(3, dtype=np.float16)])
+    assert opt.t == 0 and np.all(p[0] == 1)
+
+
+def test_dict_grads_may_list_the_keys_in_another_order():
+    a, b = _params(), _params()
+    g = _grads_like(a)
+    opt_a, opt_b = nnopt.Adam(lr=0.1), nnopt.Adam(lr=0.1)
+    opt_a.step(a, g)
+    opt_b.step(b, dict(reversed(list(g.items()))))
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_messages_keep_the_key_names():
+    params = {"params_W": np.zeros(2), "params_b": np.zeros(2)}
+    with pytest.raises(nnopt.NonFiniteGradient, match=r"grads\['params_b'\]"):
+        nnopt.SGD(0.1).step(params, {"params_W": np.zeros(2), "params_b": np.array([np.nan, 0.0])})
+    with pytest.raises(ValueError, match=r"missing \['params_b'\], unexpected \['grads_b'\]"):
+        nnopt.SGD(0.1).step(params, {"params_W": np.zeros(2), "grads_b": np.zeros(2)})
+
+
+def test_make_optimizer_names_the_missing_hyperparameter_not_a_private_class():
+    with pytest.raises(ValueError, match=r"Invalid hyperparameters for 'nesterov': \{\} \(expected .*\['lr'\] required"
+                       ) as err:
+        nnopt.make_optimizer("nesterov")
+    assert "_LookAhead" not in str(err.value)
+    assert isinstance(nnopt.make_optimizer("NAG", lr=0.1), nnopt.Nesterov)
+
+
+def test_optimizer_names_are_registered_once():
+    with pytest.raises(ValueError, match="optimizer name: 'sgd'"):
+        type("Again", (nnopt.Optimizer,), {"name": "sgd"})
+    assert list(nnopt.OPTIMIZERS)[:8] == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov",
+                                          "adadelta", "adam"]

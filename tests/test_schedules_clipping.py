@@ -38,7 +38,7 @@ def test_inverse_time_meets_robbins_monro_numerically():
     (lambda: S.linear_decay(1.0, 0.1, tau=2.5), "tau"),
     (lambda: S.cosine(1.0, total_steps=0), "total_steps"),
     (lambda: S.warmup(0.1, steps=0), "steps"),
-    (lambda: S.make_schedule("triangle"), "unknown schedule"),
+    (lambda: S.make_schedule("triangle"), "Invalid schedule: 'triangle'"),
     (lambda: S.make_schedule("cosine", lr0=1.0), "total_steps"),
     (lambda: S.constant(0.1)(-1), "step t"),
 ])
@@ -76,10 +76,19 @@ def test_clip_by_norm_keeps_direction_value_does_not():
 def test_clipping_bad_input():
     with pytest.raises(ValueError, match="max_norm"):
         nnopt.clip_by_global_norm([np.ones(2)], 0.0)
-    with pytest.raises(ValueError, match="c must"):
+    with pytest.raises(ValueError, match="Invalid c: nan"):
         nnopt.clip_by_value([np.ones(2)], float("nan"))
     with pytest.raises(ValueError, match=r"grads\[0\]"):
         nnopt.clip_by_value([np.ones(2, dtype=int)], 1.0)
     nan_grads = [np.array([np.nan, 1.0])]
     out, norm = nnopt.clip_by_global_norm(nan_grads, 1.0)
     assert math.isnan(norm) and np.isnan(out[0][0])             # left for the optimizer to report
+
+
+def test_build_schedule():
+    s = S.build_schedule("linear_decay", 0.5, final_ratio=0.01, horizon=100)
+    assert s(0) == 0.5 and s(100) == pytest.approx(0.005)
+    w = S.build_schedule("cosine", 1.0, horizon=10, warmup_steps=5)
+    assert isinstance(w, S.warmup) and w(0) == pytest.approx(0.2) and w(5) == 1.0
+    with pytest.raises(ValueError, match="Invalid schedule: 'cyclic'"):
+        S.build_schedule("cyclic", 0.1)

@@ -59,7 +59,7 @@ def test_value_accepts_grids_and_rejects_bad_points():
     assert Z.shape == (5, 7) and Z[2, 3] == pytest.approx(s.value([0.0, 0.0]))
     with pytest.raises(ValueError, match="shape"):
         s.value([1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="unknown surface"):
+    with pytest.raises(ValueError, match="Invalid surface: 'banana'"):
         surfaces.get("banana")
     with pytest.raises(ValueError, match="condition"):
         surfaces.Quadratic(condition=0.5)

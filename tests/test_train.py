@@ -204,12 +204,12 @@ def test_progress_bar(moons, capsys, monkeypatch):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(epochs=-1), "epochs"), (dict(epochs=1.5), "epochs"), (dict(batch_size=0), "batch_size"),
-    (dict(optimizer="adam"), "optimizer must be an nnopt optimizer"),
-    (dict(data=[1, 2, 3]), "data must be"),
-    (dict(data=(np.zeros((4, 3)), np.zeros(4, int))), "3 features per sample, expected 2"),
-    (dict(data=(np.zeros((4, 2)), np.array([0, 1, 2, 0]))), r"labels must lie in \[0, 1\]"),
+    (dict(optimizer="adam"), "Invalid optimizer: 'adam' \\(expected an nnopt optimizer"),
+    (dict(data=[1, 2, 3]), "Invalid data"),
+    (dict(data=(np.zeros((4, 3)), np.zeros(4, int))), r"Invalid X: 3 features per sample \(expected 2\)"),
+    (dict(data=(np.zeros((4, 2)), np.array([0, 1, 2, 0]))), r"Invalid labels: values in \[0, 2\] \(expected labels in \[0, 1\]\)"),
     (dict(data=(np.zeros((0, 2)), np.zeros(0, int))), "empty"),
-    (dict(clip=("norm", -1.0)), "clip threshold"), (dict(clip=("value", np.nan)), "clip threshold"), (dict(clip=("l1", 1.0)), "clip must be"),
+    (dict(clip=("norm", -1.0)), "clip threshold"), (dict(clip=("value", np.nan)), "clip threshold"), (dict(clip=("l1", 1.0)), "Invalid clip"),
     (dict(patience=0), "patience"), (dict(patience=2, monitor="val_f1"), "monitor"),
     (dict(patience=2, min_delta=-0.1), "min_delta"),
     (dict(divergence_factor=0.5), "divergence_factor"), (dict(callbacks=[1]), "callables"),
@@ -230,3 +230,16 @@ def test_val_monitor_needs_val_data(moons):
 def test_history_dict_round_trip(moons):
     history = fit(small_model(), nnopt.SGD(lr=0.1), moons, epochs=1, progress=False)
     assert History(**history.to_dict()) == history
+
+
+def test_history_extend_continues_a_run_and_renumbers_divergence(moons):
+    model, opt = small_model(), nnopt.SGD(lr=0.1)
+    history = fit(model, opt, moons, epochs=1, batch_size=50, progress=False)
+    history.extend(fit(model, opt, moons, epochs=2, batch_size=50, progress=False))
+    once = fit(small_model(), nnopt.SGD(lr=0.1), moons, epochs=0, progress=False)
+    assert history.n_epochs == 3 and history.epoch_steps == [0, 3, 6, 9] and history.train_loss[0] == once.train_loss[0]
+    assert history.message == "completed 3 epochs (9 steps)" and history.n_steps == len(history.step_lr) == 9
+    wild = nnopt.SGD(lr=1e30)
+    history.extend(fit(model, wild, moons, epochs=5, batch_size=10, progress=False))
+    assert history.diverged and history.diverged_at > 9
+    assert history.message.startswith(f"diverged at step {history.diverged_at}:")

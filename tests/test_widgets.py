@@ -18,17 +18,16 @@ import PIL.Image  # noqa: E402
 import pytest  # noqa: E402
 
 import nnopt  # noqa: E402
-from nnopt import data, schedules, surfaces, widgets  # noqa: E402
+from nnopt import data, experiments, schedules, surfaces, widgets  # noqa: E402
+from nnopt import stability as st  # noqa: E402
+from nnopt.widgets import surface_explorers  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def tiny() -> data.Dataset:
-    """120 training / 60 validation digits: enough for every explorer, fast to train on."""
-    ds = data.load_digits()
-    return data.Dataset(train=data.Split(ds.X_train[:120], ds.y_train[:120]),
-                        val=data.Split(ds.X_val[:60], ds.y_val[:60]), test=ds.test, n_classes=10, name="tiny")
+def tiny(tiny_digits) -> data.Dataset:
+    return tiny_digits
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -61,7 +60,7 @@ def test_set_hold_and_unknown_controls():
     e.view.show = lambda **p: (calls.append(p), show(**p))
     e.set(lr=0.01, steps=30, optimizers=("adam",))
     assert len(calls) == 1 and calls[0]["steps"] == 30                # one update for three changes
-    with pytest.raises(ValueError, match="unknown control"):
+    with pytest.raises(ValueError, match=r"Invalid control\(s\): \['learning_rate'\]"):
         e.set(learning_rate=0.1)
     e.controls["lr"].value = 0.02                                     # a single change updates at once
     assert len(calls) == 2 and calls[-1]["lr"] == pytest.approx(0.02)
@@ -253,8 +252,8 @@ def test_clipping_explorer_modes():
 def test_only_affected_paths_are_recomputed(monkeypatch):
     e = widgets.clipping_explorer(steps=50)
     calls = []
-    real_run = widgets.run
-    monkeypatch.setattr(widgets, "run", lambda *a, **k: (calls.append(k.get("clip")), real_run(*a, **k))[1])
+    real_run = surface_explorers.run
+    monkeypatch.setattr(surface_explorers, "run", lambda *a, **k: (calls.append(k.get("clip")), real_run(*a, **k))[1])
     e.controls["threshold"].value = 3.0
     assert calls == [("norm", 3.0)]                  # the unclipped reference was remembered
     e.controls["threshold"].value = 1.0               # seen before: nothing to recompute
@@ -271,26 +270,17 @@ def test_clipping_static_twin():
     fig = widgets.plot_clipping_experiment(clip="by norm", threshold=2.0, lr=0.4, steps=30)
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert "SGD, clipped by norm" in labels and "c = 2" in fig.axes[0].get_title()
-    with pytest.raises(ValueError, match="clip must be one of"):
+    with pytest.raises(ValueError, match="Invalid clip: 'sometimes'"):
         widgets.plot_clipping_experiment(clip="sometimes")
 
 
 # ----------------------------------------------------------------------------- schedules
-def test_build_schedule():
-    s = widgets.build_schedule("linear_decay", 0.5, final_ratio=0.01, horizon=100)
-    assert s(0) == 0.5 and s(100) == pytest.approx(0.005)
-    w = widgets.build_schedule("cosine", 1.0, horizon=10, warmup_steps=5)
-    assert isinstance(w, schedules.warmup) and w(0) == pytest.approx(0.2) and w(5) == 1.0
-    with pytest.raises(ValueError, match="unknown schedule"):
-        widgets.build_schedule("cyclic", 0.1)
-
-
 def test_schedule_explorer_lr_curve_and_training(tiny):
     e = widgets.schedule_explorer(data=tiny, epochs=3, batch_size=32)
     ax_lr, ax_loss = e.figure.axes
     steps_per_epoch = 4                                                # ceil(120 / 32)
     (constant, decay) = ax_lr.get_lines()
-    np.testing.assert_allclose(decay.get_ydata(), widgets.build_schedule("linear_decay", 1.0).values(12))
+    np.testing.assert_allclose(decay.get_ydata(), schedules.build_schedule("linear_decay", 1.0).values(12))
     np.testing.assert_allclose(constant.get_ydata(), 1.0)
     assert e.controls["k"].disabled and not e.controls["horizon"].disabled
     e.set(schedule="step_decay", every=5, drop=0.5)
@@ -314,20 +304,6 @@ def test_schedule_experiment_decay_beats_the_noise_floor():
 
 
 # ----------------------------------------------------------------------------- batch size
-def test_gradient_noise_formula_matches_sampling(tiny):
-    noise = widgets.minibatch_gradient_noise(tiny, hidden=(8,))
-    X, y = tiny.X_train, tiny.y_train
-    assert noise.G.shape[0] == 120
-    full = nnopt.models.MLP(64, (8,), 10, seed=0).loss_and_grads(X, y)[1]
-    np.testing.assert_allclose(noise.g, nnopt.models.flatten(full), rtol=1e-4, atol=1e-6)
-    rng = np.random.default_rng(1)
-    for b in (1, 10, 60):
-        draws = [noise.G[rng.choice(120, b, replace=False)].mean(axis=0) for _ in range(3000)]
-        empirical = np.sqrt(np.mean(np.sum((np.array(draws) - noise.g) ** 2, axis=1))) / np.linalg.norm(noise.g)
-        assert empirical == pytest.approx(noise.expected_noise(b), rel=0.05)
-    assert noise.expected_noise(120) == 0.0
-
-
 def test_batch_size_explorer_cloud_shrinks_and_vanishes(tiny):
     e = widgets.batch_size_explorer(data=tiny, draws=300)
     assert e.controls["batch_size"].options == (1, 2, 4, 8, 16, 32, 64, 120)
@@ -341,7 +317,7 @@ def test_batch_size_explorer_cloud_shrinks_and_vanishes(tiny):
     np.testing.assert_allclose(e.view.ax_cloud.collections[0].get_offsets(), [[1.0, 0.0]] * 300, atol=1e-9)
     assert any("full batch, no noise" in t.get_text() for t in e.view.ax_noise.texts)
     e.controls["batch_size"].value = 8
-    noise = widgets.minibatch_gradient_noise(tiny)
+    noise = experiments.minibatch_gradient_noise(tiny)
     assert list(e.view.marker.get_xdata()) == [8]
     assert e.view.marker.get_ydata()[0] == pytest.approx(noise.expected_noise(8))
     assert e.view.reading.get_text() == f"B = 8: noise = {noise.expected_noise(8):.3g} ‖g‖"
@@ -350,26 +326,7 @@ def test_batch_size_explorer_cloud_shrinks_and_vanishes(tiny):
     assert len(e.view.ax_cloud.collections[0].get_offsets()) == 50
 
 
-def test_batch_size_bad_value(tiny):
-    noise = widgets.minibatch_gradient_noise(tiny, hidden=(4,))
-    with pytest.raises(ValueError, match="batch size must be an integer in"):
-        noise.sample(0, draws=5)
-    with pytest.raises(ValueError, match="batch size must be an integer in"):
-        noise.sample(121, draws=5)
-
-
 # ----------------------------------------------------------------------------- training race
-def test_race_histories_continue_across_epochs(tiny):
-    histories = widgets.race({"sgd": 0.1, "adam": 1e-3}, tiny, epochs=3, batch_size=32, hidden=(8,))
-    for h in histories.values():
-        assert h.n_epochs == 3 and h.n_steps == 12 and h.epoch_steps == [0, 4, 8, 12]
-        assert len(h.train_loss) == len(h.val_acc) == len(h.epoch_time) == 4
-        assert np.all(np.diff(h.epoch_time) >= 0) and h.message == "completed 3 epochs (12 steps)"
-    assert histories["adam"].train_loss[-1] < histories["adam"].train_loss[0]
-    with pytest.raises(ValueError, match="at least one optimizer"):
-        widgets.race({}, tiny)
-
-
 def test_training_race_run_button_and_divergence(tiny):
     e = widgets.training_race(lrs={"sgd": 10.0, "adam": 1e-2}, epochs=2, batch_size=32, data=tiny, hidden=(8,))
     assert e.controls["sgd_on"].value and not e.controls["rmsprop_on"].value
@@ -393,7 +350,7 @@ def test_training_race_run_button_and_divergence(tiny):
 
 
 def test_training_race_rejects_unknown_lanes_and_empty_races(tiny):
-    with pytest.raises(ValueError, match="no lane for"):
+    with pytest.raises(ValueError, match=r"Invalid lanes of lrs: \['lbfgs'\]"):
         widgets.training_race(lrs={"lbfgs": 1.0}, data=tiny)
     e = widgets.training_race(lrs={"sgd": 0.1}, epochs=1, data=tiny, hidden=(4,))
     e.controls["sgd_on"].value = False
@@ -410,14 +367,14 @@ def test_plot_training_race_static(tiny):
 
 # ----------------------------------------------------------------------------- bad initial values
 @pytest.mark.parametrize("factory, kwargs, message", [
-    (widgets.lr_explorer, {"learning_rate": 0.1}, "unknown argument"),
-    (widgets.lr_explorer, {"lr": 100.0}, r"lr=100.0 is outside the explorer's range \[1e-06, 10\]"),
-    (widgets.lr_explorer, {"surface": "everest"}, "unknown surface"),
-    (widgets.lr_explorer, {"optimizers": ("sgd", "lbfgs")}, "invalid initial value"),
-    (widgets.lr_explorer, {"x0": 50.0}, "x0=50.0 is outside"),
-    (widgets.momentum_explorer, {"momentum": 1.5}, "momentum=1.5 is outside"),
-    (widgets.clipping_explorer, {"clip": "always"}, "invalid initial value"),
-    (widgets.clipping_explorer, {"steps": -1}, "steps=-1 is outside"),
+    (widgets.lr_explorer, {"learning_rate": 0.1}, r"Invalid argument\(s\) of plot_lr_experiment: \['learning_rate'\]"),
+    (widgets.lr_explorer, {"lr": 100.0}, r"Invalid lr: 100.0 \(expected a value in the explorer's range \[1e-06, 10\]\)"),
+    (widgets.lr_explorer, {"surface": "everest"}, "Invalid surface: 'everest'"),
+    (widgets.lr_explorer, {"optimizers": ("sgd", "lbfgs")}, "Invalid initial value"),
+    (widgets.lr_explorer, {"x0": 50.0}, "Invalid x0: 50.0 \\(expected a value in the explorer's range"),
+    (widgets.momentum_explorer, {"momentum": 1.5}, "Invalid momentum: 1.5 \\(expected a value in the explorer's range"),
+    (widgets.clipping_explorer, {"clip": "always"}, "Invalid initial value"),
+    (widgets.clipping_explorer, {"steps": -1}, "Invalid steps: -1 \\(expected a value in the explorer's range"),
 ])
 def test_bad_initial_values_are_refused(factory, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -425,11 +382,69 @@ def test_bad_initial_values_are_refused(factory, kwargs, message):
 
 
 def test_bad_initial_values_of_the_data_explorers(tiny):
-    with pytest.raises(ValueError, match="invalid initial value"):
+    with pytest.raises(ValueError, match="Invalid initial value"):
         widgets.schedule_explorer(data=tiny, schedule="cyclic")
-    with pytest.raises(ValueError, match="draws=5 is outside"):
+    with pytest.raises(ValueError, match="Invalid draws: 5 \\(expected a value in the explorer's range"):
         widgets.batch_size_explorer(data=tiny, draws=5)
-    with pytest.raises(ValueError, match="sgd_lr=100.0 is outside"):
+    with pytest.raises(ValueError, match="Invalid sgd_lr: 100.0 \\(expected a value in the explorer's range"):
         widgets.training_race(lrs={"sgd": 100.0}, data=tiny)
     with pytest.raises(ValueError, match="batch_size"):
         widgets.training_race(batch_size=0, data=tiny)
+
+
+# ----------------------------------------------------------------------------- stability (2/lambda_max)
+def _dashed_y(ax):
+    return [line.get_ydata() for line in ax.lines if line.get_linestyle() == "--"]
+
+
+def test_explorer_draws_the_limit_line_and_reports_divergence():
+    explorer = widgets.stability_explorer(lr_ratio=1.1)
+    view = explorer.view
+    p = st.get_problem("quadratic-like")
+    lr_star = 2 / p.sharpness0
+    np.testing.assert_allclose(view.limit_line.get_xdata(), lr_star)
+    assert "diverged at step" in view.ax_loss.get_title()
+    assert view.run.diverged
+    np.testing.assert_allclose(_dashed_y(view.ax_sharp)[0], 2 / (1.1 * lr_star))
+    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+    explorer.set(lr_ratio=0.9)
+    assert "no divergence" in view.ax_loss.get_title() and not view.run.diverged
+    np.testing.assert_allclose(_dashed_y(view.ax_sharp)[0], 2 / (0.9 * lr_star))
+
+    explorer.set(optimizer="momentum")                   # momentum tolerates 2(1 + 0.9)/lambda_max
+    np.testing.assert_allclose(view.limit_line.get_xdata(), 3.8 / p.sharpness0)
+    assert set(explorer.controls) == {"problem", "optimizer", "lr_ratio"}
+    for ax in explorer.figure.axes:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_explorer_shows_errors_and_the_mlp_problem(monkeypatch):
+    explorer = widgets.stability_explorer()
+    explorer.view.show_error("x")                        # the error text machinery of nnopt.widgets
+    with pytest.raises(ValueError, match="Invalid optimizer: 'adam'"):
+        explorer.view.show(problem="quadratic-like", optimizer="adam", lr_ratio=1.0)
+    with pytest.raises(ValueError, match="Invalid lr_ratio: -1.0"):
+        explorer.view.show(problem="quadratic-like", optimizer="sgd", lr_ratio=-1.0)
+    with pytest.raises(ValueError, match=r"Invalid argument\(s\) of plot_stability_experiment"):
+        widgets.stability_explorer(learning_rate=1.0)            # the keyword checks of every explorer
+    with pytest.raises(ValueError, match="Invalid lr_ratio: 20.0 \\(expected a value in the explorer's range"):
+        widgets.stability_explorer(lr_ratio=20.0)
+    with pytest.raises(ValueError, match="Invalid problem: 'cubic'"):
+        st.get_problem("cubic")
+    monkeypatch.setattr(st, "SWEEP_RATIOS", (0.5, 8.0))   # keep the MLP sweep short
+    st.lr_sweep.cache_clear()
+    try:
+        fig = widgets.plot_stability_experiment(problem="mlp", lr_ratio=0.9)
+    finally:
+        st.lr_sweep.cache_clear()
+    assert "no divergence" in fig.axes[1].get_title()
+    assert st.limit_lr("mlp", "sgd") == pytest.approx(2 / st.get_problem("mlp").sharpness0)
+
+
+def test_stability_module_loads_no_widget_code_and_keeps_the_explorer_names():
+    code = ("import sys, nnopt.stability as st; assert 'ipywidgets' not in sys.modules, 'ipywidgets'; "
+            "assert not any(m.startswith('nnopt.widgets') for m in sys.modules), 'widgets'; "
+            "from nnopt.widgets import stability as w; "
+            "assert st.stability_explorer is w.stability_explorer and st.plot_stability_experiment is w.plot_stability_experiment")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "Agg"})

@@ -14,6 +14,13 @@ set-up (users, folders, TLS, scale) is in ``DEPLOY.md`` beside this file.
 * Every server gets ``JUPYTER_CONFIG_PATH`` with ``exchange/`` (nbgrader exchange settings);
   students also get ``students/``, which hides the instructor tools (formgrader, create
   assignment, course list).
+* The proxy is the kit's ``configurable-http-proxy`` (``make web-deps``) if installed.
+
+Settings from the environment (defaults for one server, DEPLOY.md): ``NNOPT_SRV``,
+``NNOPT_EXCHANGE_ROOT``, ``NNOPT_COURSE_DIR``, ``NNOPT_GRADER`` (the grading account,
+``grader-nnopt``), ``NNOPT_HUB_URL`` (``http://127.0.0.1:8000``), and the internal ports:
+``NNOPT_HUB_API_URL`` (``:8081``), ``NNOPT_PROXY_API_URL`` (``:8001``), ``NNOPT_SERVICE_PORT``
+(``9999``). ``tests/test_hub.py`` uses them to run a scratch class beside a real one.
 """
 from __future__ import annotations
 
@@ -23,14 +30,21 @@ from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent
 KIT = DEPLOY.parents[1]
+KIT_BIN = KIT / ".venv" / "bin"
 COURSE_ID = "nnopt"
-GRADER = f"grader-{COURSE_ID}"
+GRADER = os.environ.get("NNOPT_GRADER", f"grader-{COURSE_ID}")
 FORMGRADERS = f"formgrade-{COURSE_ID}"
-SERVICE_PORT = 9999
+SERVICE_PORT = int(os.environ.get("NNOPT_SERVICE_PORT", "9999"))
+#: The proxy installed by `make web-deps` (npm ci); else configurable-http-proxy on PATH.
+PROXY = DEPLOY / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 
 SRV = Path(os.environ.get("NNOPT_SRV", "/srv/nbgrader"))
 EXCHANGE_ROOT = os.environ.get("NNOPT_EXCHANGE_ROOT", str(SRV / "exchange"))
 COURSE_DIR = Path(os.environ.get("NNOPT_COURSE_DIR", f"/home/{GRADER}/nnopt/autograder"))
+#: What every server and the grading service run with: the kit's commands first on PATH, and
+#: LD_LIBRARY_PATH if the hub has one (a Python whose libpython is not in a system folder).
+SERVER_ENV = {"PATH": f"{KIT_BIN}:/usr/local/bin:/usr/bin:/bin",
+              **{k: os.environ[k] for k in ("LD_LIBRARY_PATH",) if k in os.environ}}
 
 #: Unix user names accepted by Debian's ``adduser`` (and JupyterHub).
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -76,6 +90,10 @@ c = get_config()  # noqa: F821 -- provided by traitlets when JupyterHub loads th
 
 # --- hub ---------------------------------------------------------------------------------
 c.JupyterHub.bind_url = os.environ.get("NNOPT_HUB_URL", "http://127.0.0.1:8000")  # TLS proxy in front
+c.JupyterHub.hub_bind_url = os.environ.get("NNOPT_HUB_API_URL", "http://127.0.0.1:8081")
+c.ConfigurableHTTPProxy.api_url = os.environ.get("NNOPT_PROXY_API_URL", "http://127.0.0.1:8001")
+if PROXY.is_file():
+    c.ConfigurableHTTPProxy.command = [str(PROXY)]
 c.JupyterHub.cookie_secret_file = str(SRV / "jupyterhub_cookie_secret")
 c.JupyterHub.db_url = f"sqlite:///{SRV / 'jupyterhub.sqlite'}"
 c.JupyterHub.log_level = "INFO"
@@ -87,10 +105,14 @@ c.Authenticator.admin_users = set(instructors)
 
 # --- the users' servers --------------------------------------------------------------------
 c.JupyterHub.spawner_class = "localprocess"
-c.Spawner.cmd = [str(KIT / ".venv" / "bin" / "jupyterhub-singleuser")]
+c.Spawner.cmd = [str(KIT_BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
+# A lecture starts with many logins at once: give each server time to start (defaults: 60/30 s).
+c.Spawner.start_timeout = 180
+c.Spawner.http_timeout = 180
 c.Spawner.notebook_dir = "~"
 c.Spawner.environment = {
+    **SERVER_ENV,
     "JUPYTER_CONFIG_PATH": lambda spawner: config_path(spawner.user.name, instructors),
     "NNOPT_EXCHANGE_ROOT": EXCHANGE_ROOT,
     # one BLAS thread per user: many students share few cores
@@ -98,20 +120,25 @@ c.Spawner.environment = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
-# Stop servers idle for an hour (needs `pip install jupyterhub-idle-culler`, see DEPLOY.md).
+# Stop servers idle for an hour (jupyterhub-idle-culler, pinned in requirements-course.txt).
 c.JupyterHub.services = [
     {
         "name": "idle-culler",
-        "command": [str(KIT / ".venv" / "bin" / "python"), "-m", "jupyterhub_idle_culler", "--timeout=3600"],
+        "command": [str(KIT_BIN / "python"), "-m", "jupyterhub_idle_culler", "--timeout=3600"],
+        "environment": SERVER_ENV,
     },
     # The shared grading server (formgrader) of the course; its name MUST be the course id.
     {
         "name": COURSE_ID,
         "url": f"http://127.0.0.1:{SERVICE_PORT}",
-        "command": [str(KIT / ".venv" / "bin" / "jupyterhub-singleuser")],
+        # behind its own proxy, so that it answers within the 10 s JupyterHub allows
+        "command": [str(KIT_BIN / "python"), str(DEPLOY / "hub" / "grading_service.py"),
+                    str(KIT_BIN / "jupyterhub-singleuser")],
         "user": GRADER,
         "cwd": str(COURSE_DIR),
+        "oauth_no_confirm": True,        # the course's own service: no "authorize access?" page
         "environment": {
+            **SERVER_ENV,
             "JUPYTER_CONFIG_PATH": config_path(GRADER, [GRADER]),
             "NNOPT_EXCHANGE_ROOT": EXCHANGE_ROOT,
             "JUPYTERHUB_DEFAULT_URL": "/lab",

@@ -2,40 +2,29 @@
 and adaptive learning rates for neural networks.
 
 The optimizers, schedules and clipping helpers are imported eagerly (they are the
-core API); the heavier modules (training, plots, widgets, Theano) load on first use,
-e.g. ``nnopt.widgets.lr_explorer`` imports ipywidgets only when touched.
+core API, with :mod:`~nnopt.validation` and :mod:`~nnopt.inplace` under them); the heavier
+modules (training, plots, widgets, Theano) load on first use, e.g.
+``nnopt.widgets.lr_explorer`` imports ipywidgets only when touched.
 """
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 
+from .adam_variants import AMSGrad, Adamax, AdamW, Nadam
 from .clipping import clip_by_global_norm, clip_by_value
-from .optimizers import (
-    SGD,
-    AdaDelta,
-    AdaGrad,
-    Adam,
-    Adamax,
-    AdamW,
-    AMSGrad,
-    Momentum,
-    Nadam,
-    Nesterov,
-    NonFiniteGradient,
-    Optimizer,
-    RMSProp,
-    RMSPropNesterov,
-    OPTIMIZERS,
-    make_optimizer,
-)
+from .optimizer_base import OPTIMIZERS, NonFiniteGradient, Optimizer, make_optimizer
+from .optimizers import SGD, AdaDelta, AdaGrad, Adam, Momentum, Nesterov, RMSProp, RMSPropNesterov
+from .optimizers_matrix import Adafactor, Muon
+from .optimizers_modern import Lion, ScheduleFreeAdamW, ScheduleFreeSGD
 from . import schedules
 
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = frozenset({
-    "surfaces", "second_order", "data", "models", "train", "experiments",
-    "plots", "widgets", "theano_compat", "grading", "curvature", "stability", "notebook",
+    "surfaces", "trajectory", "second_order", "data", "models", "train", "experiments", "figures", "plots",
+    "surface_plots", "widgets", "theano_compat", "grading", "curvature", "stability", "notebook",
+    "momentum_map", "tuning", "diagnostics",
 })
 
 
@@ -47,6 +36,7 @@ def __getattr__(name: str) -> ModuleType:
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "RMSPropNesterov",
-    "AdaDelta", "Adam", "Adamax", "AdamW", "Nadam", "AMSGrad", "OPTIMIZERS",
+    "AdaDelta", "Adam", "Adamax", "AdamW", "Nadam", "AMSGrad", "Lion", "ScheduleFreeAdamW",
+    "ScheduleFreeSGD", "Muon", "Adafactor", "OPTIMIZERS",
     "make_optimizer", "NonFiniteGradient", "clip_by_value", "clip_by_global_norm", "schedules",
 ]

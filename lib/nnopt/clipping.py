@@ -12,21 +12,18 @@ is not modified), so they slot in between backprop and ``optimizer.step``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Union
 
 import numpy as np
 
+from .validation import Described, check_positive, invalid
+
 Grads = Union[Sequence[np.ndarray], Mapping[str, np.ndarray]]
+#: How trainers take clipping: None, ``("norm", max_norm)``, ``("value", c)`` or a callable grads -> grads.
+ClipSpec = Union[None, tuple[str, float], Callable[[Grads], Grads]]
 
-__all__ = ["clip_by_value", "clip_by_global_norm", "global_norm"]
-
-
-def _threshold(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+__all__ = ["clip_by_value", "clip_by_global_norm", "global_norm", "clipper", "ClipSpec"]
 
 
 def _items(grads: Grads) -> list[tuple[object, np.ndarray]]:
@@ -36,11 +33,11 @@ def _items(grads: Grads) -> list[tuple[object, np.ndarray]]:
     elif isinstance(grads, Sequence) and not isinstance(grads, (str, bytes)):
         items = list(enumerate(grads))
     else:
-        raise ValueError(f"grads must be a list or dict of numpy arrays, got {type(grads).__name__}")
+        raise invalid("grads", Described(type(grads).__name__), "a list or dict of numpy arrays")
     for label, g in items:
         if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
-            raise ValueError(f"grads[{label!r}] must be a float numpy array, got "
-                             f"{getattr(g, 'dtype', type(g).__name__)}")
+            raise invalid(f"grads[{label!r}]", getattr(g, "dtype", Described(type(g).__name__)),
+                          "a float numpy array")
     return items
 
 
@@ -57,7 +54,7 @@ def global_norm(grads: Grads) -> float:
 
 def clip_by_value(grads: Grads, c: float) -> Grads:
     """Clip every entry to ``[-c, c]``; returns new arrays."""
-    c = _threshold("c", c)
+    c = check_positive("c", c)
     return _like(grads, [np.clip(g, -c, c) for _, g in _items(grads)])
 
 
@@ -68,7 +65,23 @@ def clip_by_global_norm(grads: Grads, max_norm: float) -> tuple[Grads, float]:
     training logs plot). A non-finite norm cannot be rescaled meaningfully: the arrays
     are returned unchanged (copied), so the optimizer's non-finite check reports them.
     """
-    max_norm = _threshold("max_norm", max_norm)
+    max_norm = check_positive("max_norm", max_norm)
     norm = global_norm(grads)
     scale = max_norm / norm if math.isfinite(norm) and norm > max_norm else 1.0
     return _like(grads, [g * g.dtype.type(scale) for _, g in _items(grads)]), norm
+
+
+def clipper(spec: ClipSpec) -> Callable[[Grads], tuple[Grads, float]] | None:
+    """``grads -> (clipped grads, global norm before clipping)`` for a clip ``spec`` (checked
+    now), or None for ``spec=None``. The one reading of a clip spec, for :func:`nnopt.train.fit`
+    and :func:`nnopt.surfaces.run`."""
+    if spec is None:
+        return None
+    if callable(spec):
+        return lambda g: (spec(g), global_norm(g))
+    if isinstance(spec, (tuple, list)) and len(spec) == 2 and spec[0] in ("norm", "value"):
+        kind, c = spec[0], check_positive("clip threshold", spec[1])
+        if kind == "norm":
+            return lambda g: clip_by_global_norm(g, c)
+        return lambda g: (clip_by_value(g, c), global_norm(g))
+    raise invalid("clip", spec, "None, ('norm', max_norm), ('value', c) or a callable grads -> grads")

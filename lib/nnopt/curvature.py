@@ -52,7 +52,8 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
-from .data import check_int, check_xy
+from .data import check_xy
+from .validation import Described, check_choice, check_int, check_number, check_positive, invalid
 from .models import MLP, flatten, softmax_cross_entropy
 
 __all__ = ["HessianOperator", "Eigen", "hvp", "hvp_fd", "hessian_matrix", "power_iteration", "lanczos",
@@ -87,13 +88,13 @@ class HessianOperator(LinearOperator):
 
     def __init__(self, model: MLP, X, y):
         if not isinstance(model, MLP):
-            raise ValueError(f"curvature needs an nnopt.models.MLP or SoftmaxRegression, got {type(model).__name__}")
+            raise invalid("model", Described(type(model).__name__), "an nnopt.models.MLP or SoftmaxRegression")
         if model.act.name not in SECOND_DERIVATIVES:
-            raise ValueError(f"no second derivative known for activation {model.act.name!r}; "
-                             f"supported: {sorted(SECOND_DERIVATIVES)}")
+            raise invalid("activation", model.act.name, f"one whose second derivative is known: "
+                                                        f"{sorted(SECOND_DERIVATIVES)}")
         X, y = check_xy(X, y, n_classes=model.n_classes, n_features=model.n_features)
         if len(y) == 0:
-            raise ValueError("need at least one sample")
+            raise invalid("X", Described("0 samples"), "at least one sample")
         X = X.astype(model.dtype, copy=False)
         n = model.n_params
         super().__init__(dtype=model.dtype, shape=(n, n))
@@ -137,9 +138,9 @@ class HessianOperator(LinearOperator):
     def _check_vectors(self, V: np.ndarray) -> np.ndarray:
         V = np.asarray(V)
         if not np.issubdtype(V.dtype, np.number):
-            raise ValueError(f"vectors must hold numbers, got dtype {V.dtype}")
+            raise invalid("vector dtype", V.dtype, "numbers")
         if not np.isfinite(V).all():
-            raise ValueError("the vector contains NaN or inf")
+            raise invalid("vector", Described("NaN or inf values"), "finite values")
         return V.astype(self.dtype, copy=False)
 
     # --------------------------------------------------------------- products
@@ -206,13 +207,11 @@ def hvp_fd(model: MLP, X, y, v, eps: float | None = None) -> np.ndarray:
     """
     v = np.asarray(v, dtype=model.dtype)
     if v.shape != (model.n_params,):
-        raise ValueError(f"v must have shape ({model.n_params},), got {v.shape}")
+        raise invalid("v shape", v.shape, f"({model.n_params},)")
     norm = float(np.linalg.norm(v))
     if not math.isfinite(norm) or norm == 0.0:
-        raise ValueError("v must be a finite, non-zero vector")
-    eps = float(np.finfo(model.dtype).eps) ** (1 / 3) if eps is None else float(eps)
-    if not (math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a positive number, got {eps!r}")
+        raise invalid("v", v, "a finite, non-zero vector")
+    eps = float(np.finfo(model.dtype).eps) ** (1 / 3) if eps is None else check_positive("eps", eps)
     w = model.get_flat()
     h = eps * max(1.0, float(np.linalg.norm(w))) / norm
     probe = model.copy()
@@ -229,9 +228,9 @@ def preconditioned(H: LinearOperator, d) -> LinearOperator:
     preconditioned method :math:`w \leftarrow w - \epsilon D^{-1} g` (RMSProp, Adam) sees."""
     d = np.asarray(d, dtype=float)
     if d.shape != (H.shape[0],):
-        raise ValueError(f"the preconditioner must have shape ({H.shape[0]},), got {d.shape}")
+        raise invalid("preconditioner shape", d.shape, f"({H.shape[0]},)")
     if not (np.isfinite(d).all() and (d > 0).all()):
-        raise ValueError("the preconditioner must be finite and positive")
+        raise invalid("preconditioner", d, "finite and positive values")
     s = 1.0 / np.sqrt(d)
     return LinearOperator(H.shape, dtype=np.float64, matvec=lambda v: s * H.matvec(s * np.ravel(v)),
                           matmat=lambda V: s[:, None] * H.matmat(s[:, None] * V))
@@ -265,12 +264,12 @@ def _as_operator(A: MatrixLike) -> LinearOperator:
     if not isinstance(A, LinearOperator):
         arr = np.asarray(A, dtype=float)
         if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-            raise ValueError(f"expected a square matrix or a LinearOperator, got shape {arr.shape}")
+            raise invalid("matrix shape", arr.shape, "a square matrix or a LinearOperator")
         if not np.isfinite(arr).all():
-            raise ValueError("the matrix contains NaN or inf")
+            raise invalid("matrix", Described("NaN or inf values"), "finite values")
         A = LinearOperator(arr.shape, matvec=lambda v: arr @ np.ravel(v), matmat=lambda V: arr @ V, dtype=float)
     if A.shape[0] != A.shape[1] or A.shape[0] == 0:
-        raise ValueError(f"expected a non-empty square operator, got shape {A.shape}")
+        raise invalid("operator shape", A.shape, "a non-empty square operator")
     return A
 
 
@@ -288,14 +287,13 @@ def _start_vector(n: int, v0, rng: np.random.Generator) -> np.ndarray:
     else:
         v = np.array(v0, dtype=np.float64)
         if v.shape != (n,) or not np.isfinite(v).all() or not v.any():
-            raise ValueError(f"v0 must be a finite non-zero vector of shape ({n},)")
+            raise invalid("v0", v0, f"a finite non-zero vector of shape ({n},)")
     return v / np.linalg.norm(v)
 
 
 def _check_solver_args(max_iter: int, tol: float) -> None:
     check_int("max_iter", max_iter, minimum=1)
-    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+    check_number("tol", tol, 0.0, 1.0, low_open=True, high_open=True)
 
 
 def power_iteration(A: MatrixLike, max_iter: int = 1000, tol: float = 1e-6, v0=None, seed: int = 0,
@@ -343,9 +341,8 @@ def lanczos(A: MatrixLike, k: int = 1, which: str = "largest", tol: float = 1e-8
     op = _as_operator(A)
     n = op.shape[0]
     if check_int("k", k, minimum=1) > n:
-        raise ValueError(f"k must be at most the size of the matrix, {n}, got {k}")
-    if which not in ("largest", "smallest"):
-        raise ValueError(f"which must be 'largest' or 'smallest', got {which!r}")
+        raise invalid("k", k, f"at most the size of the matrix, {n}")
+    check_choice("which", which, ("largest", "smallest"))
     max_iter = min(n, 300) if max_iter is None else max_iter
     _check_solver_args(max_iter, tol)
     max_iter = min(max_iter, n)
@@ -388,9 +385,9 @@ def hessian_matrix(model: MLP, X, y, max_params: int = 6000) -> np.ndarray:
     blocks by :meth:`HessianOperator.matmat`; symmetrized against roundoff. Refuses models with
     more than ``max_params`` parameters (memory grows as n^2: 6000 -> 288 MB)."""
     if model.n_params > max_params:
-        raise ValueError(f"the model has {model.n_params} parameters; a dense Hessian needs "
-                         f"{8 * model.n_params ** 2 / 1e6:.0f} MB. Use lanczos() for a few eigenvalues, "
-                         f"or raise max_params")
+        raise invalid("model", Described(f"{model.n_params} parameters"), f"at most max_params = {max_params}: a "
+                      f"dense Hessian needs {8 * model.n_params ** 2 / 1e6:.0f} MB; use lanczos() for a few "
+                      "eigenvalues, or raise max_params")
     op = HessianOperator(model, X, y)
     n = op.n_params
     widest = max(model.sizes)

@@ -16,35 +16,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Union
 
 import numpy as np
 import sklearn.datasets
 from sklearn.model_selection import train_test_split
 
-__all__ = ["Split", "Dataset", "check_int", "check_x", "check_xy", "check_batch_size", "load_digits", "spirals", "moons", "minibatches"]
+from .validation import Described, check_float_dtype, check_int, check_nonneg, check_number, invalid
+
+__all__ = ["Split", "Dataset", "check_int", "check_x", "check_xy", "check_batch_size", "load_digits", "spirals",
+           "moons", "minibatches", "splits_of", "training_set", "cached_digits", "DataLike"]
 
 SeedLike = int | np.random.Generator | None
-
-
-def check_int(name: str, value, minimum: int = 0) -> int:
-    """``value`` as an int if it is an integer >= ``minimum`` (bools excluded), else ValueError
-    naming ``name``. The kit's one check for counts, sizes and seeds."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+#: What the trainers accept as data: a Dataset, a Split, ``(X, y)`` or ``(X_train, y_train, X_val, y_val)``.
+DataLike = Union["Dataset", "Split", tuple, list]
 
 
 def check_x(X, n_features: int | None = None) -> np.ndarray:
     """Validate a design matrix: a finite 2-D float array (N, D), with D = ``n_features`` if given."""
     X = np.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+        raise invalid("X shape", X.shape, "2-D (n_samples, n_features)")
     if not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must hold floats, got dtype {X.dtype}")
+        raise invalid("X dtype", X.dtype, "floats")
     if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or inf values")
+        raise invalid("X", Described("NaN or inf values"), "finite values")
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features per sample, expected {n_features}")
+        raise invalid("X", Described(f"{X.shape[1]} features per sample"), f"{n_features}")
     return X
 
 
@@ -57,15 +56,15 @@ def check_xy(X, y, n_classes: int | None = None, n_features: int | None = None) 
     X = check_x(X, n_features)
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (n_samples,), got shape {y.shape}")
+        raise invalid("y shape", y.shape, "1-D (n_samples,)")
     if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels")
+        raise invalid("y", Described(f"{len(y)} labels"), f"one per sample: X has {len(X)} samples")
     if len(y) and not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+        raise invalid("y dtype", y.dtype, "integer class labels")
     if len(y) and n_classes is not None:
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= n_classes:
-            raise ValueError(f"labels must lie in [0, {n_classes - 1}], got values in [{lo}, {hi}]")
+            raise invalid("labels", Described(f"values in [{lo}, {hi}]"), f"labels in [0, {n_classes - 1}]")
     return X, y
 
 
@@ -122,11 +121,10 @@ class Dataset:
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:
-    for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 < frac < 1.0:
-            raise ValueError(f"{name} must lie in (0, 1), got {frac}")
+    check_number("val_fraction", val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    check_number("test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True)
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction + test_fraction}")
+        raise invalid("val_fraction + test_fraction", val_fraction + test_fraction, "a sum < 1")
 
 
 def _split(X: np.ndarray, y: np.ndarray, *, n_classes: int, name: str, seed: int, dtype,
@@ -153,17 +151,9 @@ def _split(X: np.ndarray, y: np.ndarray, *, n_classes: int, name: str, seed: int
         mean=None if mean is None else cast(mean), scale=None if scale is None else cast(scale))
 
 
-def _check_dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
 def _check_toy_args(n: int, noise: float) -> None:
     check_int("n", n, 10)
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    check_nonneg("noise", noise)
 
 
 def load_digits(seed: int = 0, dtype=np.float32, val_fraction: float = 0.15,
@@ -175,8 +165,15 @@ def load_digits(seed: int = 0, dtype=np.float32, val_fraction: float = 0.15,
     constant on the training set keep scale 1.
     """
     X, y = sklearn.datasets.load_digits(return_X_y=True)
-    return _split(X, y, n_classes=10, name="digits", seed=seed, dtype=_check_dtype(dtype),
+    return _split(X, y, n_classes=10, name="digits", seed=seed, dtype=check_float_dtype("dtype", dtype),
                   val_fraction=val_fraction, test_fraction=test_fraction, standardize=standardize)
+
+
+@lru_cache(maxsize=1)
+def cached_digits() -> Dataset:
+    """:func:`load_digits` with its defaults, loaded once per session and shared by the
+    explorers and experiments that default to digits (read it, do not modify its arrays)."""
+    return load_digits()
 
 
 def spirals(n: int = 600, noise: float = 0.2, seed: int = 0, n_classes: int = 2, turns: float = 1.5,
@@ -196,7 +193,7 @@ def spirals(n: int = 600, noise: float = 0.2, seed: int = 0, n_classes: int = 2,
     angle = 2 * np.pi * (turns * t + y / n_classes)
     X = 4.0 * t[:, None] * np.column_stack([np.cos(angle), np.sin(angle)])
     X += noise * rng.standard_normal(X.shape)
-    return _split(X, y, n_classes=n_classes, name="spirals", seed=seed, dtype=_check_dtype(dtype),
+    return _split(X, y, n_classes=n_classes, name="spirals", seed=seed, dtype=check_float_dtype("dtype", dtype),
                   val_fraction=val_fraction, test_fraction=test_fraction, standardize=False)
 
 
@@ -205,13 +202,33 @@ def moons(n: int = 600, noise: float = 0.15, seed: int = 0, dtype=np.float64,
     """Two interleaving half circles (sklearn's ``make_moons``), ``n`` points in total."""
     _check_toy_args(n, noise)
     X, y = sklearn.datasets.make_moons(n_samples=n, noise=noise, random_state=seed)
-    return _split(X, y, n_classes=2, name="moons", seed=seed, dtype=_check_dtype(dtype),
+    return _split(X, y, n_classes=2, name="moons", seed=seed, dtype=check_float_dtype("dtype", dtype),
                   val_fraction=val_fraction, test_fraction=test_fraction, standardize=False)
 
 
 def check_batch_size(batch_size: int | None) -> int | None:
     """Return a valid batch size (an integer >= 1, or None for the full batch) or raise ValueError."""
     return None if batch_size is None else check_int("batch_size (or None for the full batch)", batch_size, 1)
+
+
+def splits_of(data: DataLike) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]:
+    """``((X_train, y_train), (X_val, y_val))`` of a Dataset, a Split (no validation part:
+    ``(None, None)``), an ``(X, y)`` pair or an ``(X_train, y_train, X_val, y_val)`` tuple.
+    The kit's one reading of "data"; the arrays are not validated here (:func:`check_xy`)."""
+    if isinstance(data, Dataset):
+        return (data.X_train, data.y_train), (data.X_val, data.y_val)
+    if isinstance(data, Split):
+        return (data.X, data.y), (None, None)
+    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        return (data[0], data[1]), ((data[2], data[3]) if len(data) == 4 else (None, None))
+    raise invalid("data", Described(type(data).__name__),
+                  "a nnopt.data.Dataset, a Split, (X, y) or (X_train, y_train, X_val, y_val)")
+
+
+def training_set(data: DataLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` of the training part of ``data`` (see :func:`splits_of`), as arrays."""
+    X, y = splits_of(data)[0]
+    return np.asarray(X), np.asarray(y)
 
 
 def minibatches(X, y, batch_size: int | None, seed: SeedLike = None, drop_last: bool = False,

@@ -14,8 +14,9 @@ optimizer alone. The :class:`Results` it returns give
 * ``curve(metric)`` / ``series(x, metric)`` -- arrays ready for ``plt.plot`` /
   :func:`nnopt.plots.plot_lr_sweep`.
 
-Cost: with the defaults (digits, 64-unit MLP, batch 32, 5 epochs) a run takes about
-0.1-0.2 s on one core, so a study of 5 configs x 3 seeds takes a few seconds.
+A run takes about 0.1-0.2 s on one core with the defaults (digits, 64-unit MLP, batch 32, 5
+epochs). Also here, for the explorers: :func:`race` (optimizers trained side by side, epoch by
+epoch) and :class:`GradientNoise` (the statistics of minibatch gradients).
 """
 from __future__ import annotations
 
@@ -23,30 +24,37 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from . import schedules as sched
-from .data import Dataset, check_batch_size, check_int, load_digits
-from .models import MLP, default_mlp
-from .optimizers import OPTIMIZERS, Optimizer, make_optimizer
+from .data import Dataset, DataLike, cached_digits, check_batch_size, load_digits, training_set
+from .models import MLP, default_mlp, flatten
+from .optimizer_base import OPTIMIZERS, Optimizer, make_optimizer
+from .schedules import default_schedules
 from .train import History, fit, progress_enabled
+from .validation import Described, check_choice, check_int, invalid
 
-__all__ = ["LR_GRID", "RMSPROP_LR_GRID", "DEFAULT_OPTIMIZERS", "Config", "Run", "Results", "optimizer_factory",
-           "default_model", "run", "compare_optimizers", "lr_sweep", "default_schedules", "schedule_comparison",
-           "batch_size_study", "Ensemble", "ensemble"]
+__all__ = ["LR_GRID", "RMSPROP_LR_GRID", "GOOD_LRS", "DEFAULT_OPTIMIZERS", "Config", "Run", "Results",
+           "optimizer_factory", "default_model", "run", "compare_optimizers", "lr_sweep", "default_schedules",
+           "schedule_comparison", "batch_size_study", "Ensemble", "ensemble", "race", "GradientNoise",
+           "minibatch_gradient_noise"]
 
 #: Learning rates of the seed experiments (in their order); sweeps run them sorted.
 LR_GRID = (1e-4, 5e-3, 3e-3, 1e-3, 1e-2)
 #: RMSProp's grid in the seed experiments (it needs much smaller rates).
 RMSPROP_LR_GRID = (1e-5, 5e-5, 1e-4, 5e-4)
 
-#: Rates that work for the default MLP on digits with batch 32 (see the LR sweeps).
+#: Learning rates that work for the default MLP on digits with batch 32 (see the LR sweeps of
+#: lecture 06): the one table the comparisons, the training race and its explorer start from.
+GOOD_LRS: dict[str, float] = {"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03, "rmsprop": 1e-3,
+                              "adam": 3e-3, "rmsprop_nesterov": 1e-3, "adadelta": 1.0, "adamax": 2e-3}
+#: The comparison's optimizers (label -> spec): the lecture's main six at their GOOD_LRS.
 DEFAULT_OPTIMIZERS: dict[str, tuple[str, dict[str, float]]] = {
-    "SGD": ("sgd", {"lr": 0.1}), "momentum": ("momentum", {"lr": 0.03}),
-    "Nesterov": ("nesterov", {"lr": 0.03}), "AdaGrad": ("adagrad", {"lr": 0.03}),
-    "RMSProp": ("rmsprop", {"lr": 1e-3}), "Adam": ("adam", {"lr": 3e-3}),
+    label: (name, {"lr": GOOD_LRS[name]}) for label, name in (
+        ("SGD", "sgd"), ("momentum", "momentum"), ("Nesterov", "nesterov"), ("AdaGrad", "adagrad"),
+        ("RMSProp", "rmsprop"), ("Adam", "adam"))
 }
 SEEDS = (0, 1, 2)
 EPOCHS = 5
@@ -68,11 +76,11 @@ def optimizer_factory(spec: OptimizerSpec) -> Callable[[], Optimizer]:
     elif callable(spec) and not isinstance(spec, Optimizer):
         factory = spec
     else:
-        raise ValueError("an optimizer spec must be a name, (name, hyperparameters) or a function returning a "
-                         f"fresh optimizer (not an optimizer instance, whose state runs would share), got {spec!r}")
+        raise invalid("optimizer spec", spec, "a name, (name, hyperparameters) or a function returning a fresh "
+                                              "optimizer (not an optimizer instance, whose state runs would share)")
     probe = factory()
     if not isinstance(probe, Optimizer):
-        raise ValueError(f"the optimizer factory returned {probe!r}, not an nnopt optimizer")
+        raise invalid("optimizer factory result", probe, "an nnopt optimizer")
     return factory
 
 
@@ -157,7 +165,7 @@ class Results:
         stopped early or diverged are padded with NaN (ignored by the mean)."""
         series = [getattr(h, metric) for h in self.histories(**labels)]
         if not series:
-            raise ValueError(f"no run matches {labels}")
+            raise invalid("labels", labels, "the labels of at least one run (no run matches)")
         length = max(map(len, series))
         stacked = np.full((len(series), length), np.nan)
         for i, s in enumerate(series):
@@ -192,12 +200,12 @@ def run(configs: Sequence[Config], data: Dataset | None = None, seeds: Sequence[
     """
     data = load_digits() if data is None else data
     if not isinstance(data, Dataset):
-        raise ValueError(f"data must be a nnopt.data.Dataset (e.g. nnopt.data.load_digits()), got {type(data).__name__}")
+        raise invalid("data", Described(type(data).__name__), "a nnopt.data.Dataset, e.g. nnopt.data.load_digits()")
     seeds = [check_int("seed", s, 0) for s in seeds]
     if not seeds:
-        raise ValueError("seeds must be a non-empty sequence of integers")
+        raise invalid("seeds", seeds, "a non-empty sequence of integers")
     if not configs:
-        raise ValueError("need at least one config")
+        raise invalid("configs", configs, "at least one config")
     check_batch_size(batch_size)
     bar = None
     if progress_enabled(progress):
@@ -245,31 +253,15 @@ def lr_sweep(optimizer: str | Sequence[str] = "adam", lrs: Sequence[float] | Non
     names = [optimizer] if isinstance(optimizer, str) else list(optimizer)
     configs = []
     for name in names:
-        key = name.lower()
-        if key not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+        key = check_choice("optimizer", name.lower(), sorted(OPTIMIZERS))
         grid = lrs if lrs is not None else RMSPROP_LR_GRID if key == "rmsprop" else LR_GRID
         grid = sorted(float(lr) for lr in grid)
         if not grid or not all(lr > 0 and math.isfinite(lr) for lr in grid):
-            raise ValueError(f"lrs must be positive finite numbers, got {lrs!r}")
+            raise invalid("lrs", lrs, "a non-empty sequence of positive finite numbers")
         for lr in grid:
             spec = (key, {**(hyperparams or {}), "lr": lr})
             configs.append(Config({"optimizer": key, "lr": lr}, optimizer_factory(spec)))
     return run(configs, data, **kwargs)
-
-
-def default_schedules(lr0: float, total_steps: int) -> dict[str, Callable[[int], float]]:
-    """The lecture's schedules, each starting at ``lr0`` and tuned to ``total_steps`` steps."""
-    tenth = max(total_steps // 10, 1)
-    return {
-        "constant": sched.constant(lr0),
-        "step decay": sched.step_decay(lr0, drop=0.5, every=max(total_steps // 4, 1)),
-        "inverse time": sched.inverse_time(lr0, k=10.0 / total_steps),
-        "exponential": sched.exponential(lr0, k=3.0 / total_steps),
-        "linear decay": sched.linear_decay(lr0, lr0 / 100, tau=total_steps),
-        "cosine": sched.cosine(lr0, total_steps),
-        "warmup + cosine": sched.warmup(sched.cosine(lr0, total_steps - tenth), tenth),
-    }
 
 
 def schedule_comparison(schedules: Mapping[str, Callable[[int], float]] | None = None, optimizer: str = "sgd",
@@ -285,7 +277,7 @@ def schedule_comparison(schedules: Mapping[str, Callable[[int], float]] | None =
         schedules = default_schedules(lr0, max(steps, 1))
     bad = [label for label, s in schedules.items() if not callable(s)]
     if bad:
-        raise ValueError(f"schedules must be callables t -> lr; not callable: {bad}")
+        raise invalid("schedules", bad, "callables t -> lr (these are not)")
     configs = [Config({"schedule": label},
                       optimizer_factory(lambda s=s: make_optimizer(optimizer, **{**(hyperparams or {}), "lr": s})))
                for label, s in schedules.items()]
@@ -344,3 +336,105 @@ def ensemble(n_models: int = 5, optimizer: OptimizerSpec = ("adam", {"lr": 3e-3}
     results = run([Config({"optimizer": _label(optimizer, factory)}, factory)], data, seeds=range(n_models),
                   **kwargs)
     return Ensemble([r.model for r in results.runs], [r.history for r in results.runs])
+
+
+# --------------------------------------------------------------------------- the training race
+def _mlp_for(data: DataLike, hidden: Sequence[int], seed: int) -> MLP:
+    """A relu MLP with ``hidden`` layers sized for the training set of ``data``."""
+    X, y = training_set(data)
+    return MLP(X.shape[1], tuple(hidden), getattr(data, "n_classes", None) or int(y.max()) + 1, seed=seed)
+
+
+def race(lrs: Mapping[str, float], data: DataLike | None = None, epochs: int = 10, batch_size: int = 32,
+         hidden: Sequence[int] = (64,), seed: int = 0,
+         on_epoch: Callable[[dict[str, History], int], None] | None = None) -> dict[str, History]:
+    """Train one MLP per optimizer (``lrs``: name -> learning rate) on ``data`` (default: digits),
+    all from the same seeded initialisation and seeing the same minibatches, one epoch each in
+    turn; ``on_epoch(histories, epoch)`` runs after every round (live curves). Diverged runs
+    drop out of the race."""
+    if not lrs:
+        raise invalid("lrs", dict(lrs), "at least one optimizer for the race")
+    check_int("epochs", epochs)
+    data = cached_digits() if data is None else data
+    lanes = {name: (_mlp_for(data, hidden, seed), make_optimizer(name, lr=lr)) for name, lr in lrs.items()}
+    histories = {name: fit(model, opt, data, epochs=0, progress=False) for name, (model, opt) in lanes.items()}
+    for epoch in range(1, epochs + 1):
+        for name, (model, opt) in lanes.items():
+            if not histories[name].diverged:
+                histories[name].extend(fit(model, opt, data, epochs=1, batch_size=batch_size,
+                                           seed=seed * 100_003 + epoch, progress=False))
+        if on_epoch is not None:
+            on_epoch(histories, epoch)
+    return histories
+
+
+# --------------------------------------------------------------------------- minibatch gradient noise
+class GradientNoise:
+    r"""Per-example gradients :math:`g_n` of a model on a data set, and the statistics of
+    minibatch gradients :math:`g_B = \frac1B \sum_{n \in B} g_n` (B examples drawn without
+    replacement) around the full-batch gradient :math:`g = \frac1N \sum_n g_n`:
+
+    .. math:: \mathbb E\,\|g_B - g\|^2 = \frac{\operatorname{tr}\Sigma}{B}\,\frac{N-B}{N-1},
+              \qquad \operatorname{tr}\Sigma = \frac1N \sum_n \|g_n - g\|^2
+
+    -- the noise shrinks like :math:`1/\sqrt B` and vanishes at the full batch :math:`B=N`.
+    """
+
+    def __init__(self, model: Any, X: np.ndarray, y: np.ndarray):
+        self.G = np.stack([flatten(model.loss_and_grads(X[n:n + 1], y[n:n + 1])[1])
+                           for n in range(len(y))]).astype(np.float64)       # (N, P)
+        self.N = len(y)
+        self.g = self.G.mean(axis=0)
+        centred = self.G - self.g
+        self.trace = float(np.einsum("ij,ij->", centred, centred)) / self.N
+        # the plane shown: the gradient direction and the noisiest direction orthogonal to it
+        u1 = self.g / np.linalg.norm(self.g)
+        rest = centred - np.outer(centred @ u1, u1)
+        u2 = np.random.default_rng(0).standard_normal(self.G.shape[1])
+        for _ in range(50):                                   # power iteration on rest^T rest
+            u2 = rest.T @ (rest @ u2)
+            u2 -= (u2 @ u1) * u1
+            u2 /= np.linalg.norm(u2)
+        self.basis = np.stack([u1, u2], axis=1)               # (P, 2), orthonormal
+        self.projected = self.G @ self.basis                  # (N, 2)
+
+    def _finite_population(self, batch_size) -> np.ndarray:     # (N - B) / (N - 1): without replacement
+        return (self.N - np.asarray(batch_size, dtype=float)) / max(self.N - 1, 1)
+
+    def expected_noise(self, batch_size: int | np.ndarray) -> np.ndarray:
+        r""":math:`\sqrt{\mathbb E\|g_B - g\|^2} / \|g\|` (the relative noise) for batch sizes B."""
+        var = self.trace / np.asarray(batch_size, dtype=float) * self._finite_population(batch_size)
+        return np.sqrt(np.maximum(var, 0.0)) / np.linalg.norm(self.g)
+
+    def sample(self, batch_size: int, draws: int, seed: int = 0) -> np.ndarray:
+        """``draws`` minibatch gradients projected on the plane, in units of ``|g|``, shape (draws, 2)."""
+        if not 1 <= check_int("batch size", batch_size, 1) <= self.N:
+            raise invalid("batch size", batch_size, f"an integer in [1, {self.N}] (the training set size)")
+        rng = np.random.default_rng(seed)
+        idx = np.argsort(rng.random((check_int("draws", draws, 1), self.N)), axis=1)[:, :batch_size]
+        return self.projected[idx].mean(axis=1) / np.linalg.norm(self.g)
+
+    def covariance(self, batch_size: int) -> np.ndarray:
+        """Covariance of the projected minibatch gradient (units of ``|g|``), shape (2, 2)."""
+        centred = (self.projected - self.projected.mean(axis=0)) / np.linalg.norm(self.g)
+        return centred.T @ centred / self.N / batch_size * self._finite_population(batch_size)
+
+
+@lru_cache(maxsize=8)
+def _noise_of_digits(epochs_trained: int, hidden: tuple[int, ...], seed: int) -> GradientNoise:
+    return minibatch_gradient_noise(cached_digits(), epochs_trained, hidden, seed)
+
+
+def minibatch_gradient_noise(data: DataLike | None = None, epochs_trained: int = 0, hidden: Sequence[int] = (64,),
+                             seed: int = 0) -> GradientNoise:
+    """:class:`GradientNoise` of the MLP (``hidden`` layer widths, relu) on ``data`` (default:
+    digits, computed once per setting and session), after ``epochs_trained`` epochs of Adam
+    (lr 1e-3, batch 32) from the seeded initialisation."""
+    check_int("epochs_trained", epochs_trained)
+    if data is None:
+        return _noise_of_digits(epochs_trained, tuple(hidden), seed)
+    model = _mlp_for(data, hidden, seed)
+    if epochs_trained:
+        fit(model, make_optimizer("adam", lr=1e-3), data, epochs=epochs_trained, batch_size=32, seed=seed,
+            progress=False)
+    return GradientNoise(model, *training_set(data))

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import check_int, check_x, check_xy
+from .data import check_x, check_xy
+from .validation import Described, check_choice, check_float_dtype, check_int, check_nonneg, invalid
 
 __all__ = ["Activation", "ACTIVATIONS", "Cache", "MLP", "SoftmaxRegression", "default_mlp",
            "softmax_cross_entropy", "flatten"]
@@ -114,15 +115,10 @@ class MLP:
         n_in = check_int("n_in", n_in, 1)
         n_out = check_int("n_out (classes)", n_out, 2)
         hidden = tuple(check_int("hidden layer width", h, 1) for h in hidden)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        if isinstance(l2, bool) or not isinstance(l2, (int, float, np.number)) or not 0 <= l2 < np.inf:
-            raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        check_choice("activation", activation, sorted(ACTIVATIONS))
+        check_choice("init", init, INITS)
+        l2 = check_nonneg("l2", l2)
+        dtype = check_float_dtype("dtype", dtype)
         self.sizes = (n_in, *hidden, n_out)
         self.act = ACTIVATIONS[activation]
         self.init = self.act.init if init == "auto" else init
@@ -171,7 +167,7 @@ class MLP:
         """Write a flat vector (as from :meth:`get_flat`) into the parameters, in place."""
         w = np.asarray(w)
         if w.shape != (self.n_params,):
-            raise ValueError(f"flat parameter vector must have shape ({self.n_params},), got {w.shape}")
+            raise invalid("flat parameter vector shape", w.shape, f"({self.n_params},)")
         offset = 0
         for p in self.params.values():
             p[...] = w[offset:offset + p.size].reshape(p.shape)
@@ -184,7 +180,7 @@ class MLP:
             return check_x(X, self.n_features).astype(self.dtype, copy=False)
         X, y = check_xy(X, y, n_classes=self.n_classes, n_features=self.n_features)
         if len(y) == 0:
-            raise ValueError("need at least one sample")
+            raise invalid("X", Described("0 samples"), "at least one sample")
         return X.astype(self.dtype, copy=False), y
 
     def forward(self, X: np.ndarray) -> Cache:

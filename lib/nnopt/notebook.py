@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 from IPython.display import Markdown, display
 
+from .validation import Described, invalid
+
 __all__ = ["show_source", "markdown_table", "format_table"]
 
 
 def show_source(*objects: Any) -> None:
     """Display the source code of functions, methods or classes as one highlighted block."""
     if not objects:
-        raise ValueError("show_source needs at least one function, method or class")
+        raise invalid("objects", objects, "at least one function, method or class to show")
     source = "\n".join(inspect.getsource(o) for o in objects)
     display(Markdown(f"```python\n{source}```"))
 
@@ -31,7 +33,7 @@ def format_table(header: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str 
     for i, row in enumerate(rows):
         row = list(row)
         if len(row) != len(header):
-            raise ValueError(f"row {i} has {len(row)} values for {len(header)} columns")
+            raise invalid(f"row {i}", Described(f"{len(row)} values"), f"{len(header)}, one per column")
         cells = (fmt.format(v) if isinstance(v, (float, np.floating)) else str(v) for v in row)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ function                   shows
 ``plot_grad_norms``        gradient-norm traces (log axis) with a clipping threshold
 ``plot_spectrum``          Hessian eigenvalues and the condition number
                            :math:`\kappa = |\lambda|_{max} / |\lambda|_{min}`
+``plot_tracked``           loss and sharpness :math:`\lambda_{max}` against its stability limit
 =========================  ===============================================================
 
 Figures are created through pyplot (so whatever backend is active is set up, including the
@@ -19,64 +20,31 @@ returned figure therefore appears exactly once, as the value of the cell, and ma
 figures in loops, tests or widgets does not pile up open figures. Every function also
 takes ``ax=`` (or ``axes=``) to draw into an existing figure instead.
 
-:class:`TrajectoryPlot` draws a surface's contour once and then only moves line data;
-:mod:`nnopt.widgets` uses it to redraw trajectories within milliseconds.
+The trajectory figures live in :mod:`nnopt.surface_plots` (:class:`TrajectoryPlot` draws a
+surface's contour once and then only moves line data), the shared colours and names in
+:mod:`nnopt.figures`; both are importable from here too. :func:`draw_loss`,
+:func:`draw_sharpness` and :func:`plot_tracked` draw the sharpness runs of :mod:`nnopt.stability`.
 """
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .optimizers import OPTIMIZERS
-from .surfaces import Path, Surface, get as get_surface
+from .figures import (DIVERGED_COLOR, diverged_note, display_name, figure_and_axes, log_scale_if_positive,
+                      new_figure, optimizer_color)
+from .surface_plots import TrajectoryPlot, log_levels, plot_trajectories
+from .validation import Described, check_choice, check_int, check_names, invalid
 
-__all__ = ["new_figure", "optimizer_color", "display_name", "log_levels", "TrajectoryPlot",
-           "plot_trajectories", "plot_history", "plot_lr_sweep", "plot_schedules",
-           "plot_grad_norms", "plot_spectrum", "condition_number", "schedule_values"]
-
-# One fixed colour per optimizer, so "Adam" looks the same in every figure of the lecture.
-_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#b8860b"]
-_OPTIMIZER_COLORS = {**dict(zip(OPTIMIZERS, _PALETTE)),                       # "adam" and
-                     **{cls.__name__.lower(): c for cls, c in zip(OPTIMIZERS.values(), _PALETTE)}}  # "Adam"
-DIVERGED_COLOR = "crimson"
-
-
-# --------------------------------------------------------------------------- helpers
-def new_figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
-    """An empty Figure with constrained layout, already closed in pyplot (see the module doc)."""
-    fig = plt.figure(figsize=figsize, layout="constrained")
-    plt.close(fig)
-    return fig
-
-
-def _fig_ax(ax: Optional[Axes], figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    """``ax`` and its figure, or a new detached figure with one axes."""
-    if ax is not None:
-        return ax.figure, ax
-    fig = new_figure(figsize)
-    return fig, fig.add_subplot()
-
-
-def optimizer_color(name: str, index: int = 0) -> str:
-    """The lecture's colour for an optimizer name (``"adam"``); other labels cycle by ``index``."""
-    return _OPTIMIZER_COLORS.get(str(name).lower(), _PALETTE[index % len(_PALETTE)])
-
-
-def display_name(name: str) -> str:
-    """``"rmsprop_nesterov"`` -> ``"RMSPropNesterov"`` (the class name); other labels unchanged."""
-    cls = OPTIMIZERS.get(str(name).lower())
-    return cls.__name__ if cls is not None else str(name)
+__all__ = ["new_figure", "optimizer_color", "display_name", "DIVERGED_COLOR", "log_levels", "TrajectoryPlot",
+           "plot_trajectories", "plot_history", "plot_lr_sweep", "plot_schedules", "plot_grad_norms",
+           "plot_spectrum", "condition_number", "schedule_values", "draw_loss", "draw_sharpness", "plot_tracked"]
 
 
 def _labelled(items: Any, label_of: Callable[[Any, int], str]) -> list[tuple[str, Any]]:
@@ -88,229 +56,27 @@ def _labelled(items: Any, label_of: Callable[[Any, int], str]) -> list[tuple[str
     return [(label_of(items, 0), items)]
 
 
-def _diverged_note(ax: Axes, lines: Sequence[str]) -> None:
-    """A red note in the upper left corner of ``ax`` (nothing if ``lines`` is empty)."""
-    if lines:
-        ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, ha="left", va="top",
-                color=DIVERGED_COLOR, fontsize=9, zorder=10,
-                bbox=dict(facecolor="white", alpha=0.85, edgecolor=DIVERGED_COLOR, boxstyle="round"))
-
-
-# --------------------------------------------------------------------------- surfaces
-def log_levels(values: np.ndarray, n: int = 20, span: float = 1e-4) -> np.ndarray:
-    r"""``n`` contour levels spaced geometrically above the minimum of ``values``:
-    :math:`f_{min} + (f_{max} - f_{min})\, s^{1 - i/(n-1)}`, :math:`i = 0..n-1`, with
-    :math:`s` = ``span``. Dense near the minimum, where the interesting valleys are."""
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        raise ValueError("cannot choose contour levels: the surface has no finite values on the grid")
-    lo, hi = float(finite.min()), float(finite.max())
-    if not hi > lo:                                   # flat surface: any two levels will do
-        hi = lo + 1.0
-    return lo + (hi - lo) * np.geomspace(span, 1.0, n)
-
-
-_SURFACE_CMAP = ListedColormap(plt.get_cmap("Greys")(np.linspace(0.03, 0.45, 256)))
-
-
-@dataclass
-class _Trace:
-    """The artists of one path: line, start and end markers; its curve and divergence cross
-    in the value panel (``None`` without one)."""
-
-    line: Line2D
-    start: Line2D
-    end: Line2D
-    curve: Optional[Line2D] = None
-    cross: Optional[Line2D] = None
-
-    def artists(self) -> list[Line2D]:
-        return [a for a in (self.line, self.start, self.end, self.curve, self.cross) if a is not None]
-
-
-_VALUE_LABELS = {"gap": r"$f(x_k) - f^*$ (log scale)", "grad_norm": r"gradient norm $\|\nabla f(x_k)\|$ (log scale)"}
-
-
-class TrajectoryPlot:
-    r"""Contour plot of a surface (drawn once) with trajectories whose data can be replaced,
-    and optionally a second panel with a quantity along each path against the step:
-    ``value="gap"`` (:math:`f(x_k) - f^*`, :math:`f^*` the lowest known minimum) or
-    ``"grad_norm"`` (:math:`\|\nabla f(x_k)\|`, before any clipping).
-
-    ``set_paths`` reuses the artists of labels it has seen, so moving a slider only changes
-    line data -- the contour is never recomputed. Axis limits are fixed (the surface's
-    domain; for the value panel, the range of the quantity over that domain): a diverging
-    path leaves the picture, clipped by the axes, instead of zooming the contour away, and a
-    note "diverged at step k" says what happened. Fixed limits also keep the axes still
-    while a slider moves, which is what lets :mod:`nnopt.widgets` redraw only the lines.
-    """
-
-    def __init__(self, ax: Axes, surface: Union[Surface, str], value_ax: Optional[Axes] = None,
-                 value: str = "gap", resolution: int = 160, n_levels: int = 20, title: Optional[str] = None):
-        if value not in _VALUE_LABELS:
-            raise ValueError(f"value must be one of {sorted(_VALUE_LABELS)}, got {value!r}")
-        self.ax, self.value_ax, self.value = ax, value_ax, value
-        self.surface = get_surface(surface) if isinstance(surface, str) else surface
-        (x0, x1), (y0, y1) = self.surface.domain
-        grid = np.stack(np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)))
-        with np.errstate(over="ignore", invalid="ignore"):
-            Z = np.asarray(self.surface.value(grid), dtype=float)
-        levels = log_levels(Z, n_levels)
-        ax.contourf(*grid, Z, levels=levels, cmap=_SURFACE_CMAP, extend="max",
-                    norm=BoundaryNorm(levels, _SURFACE_CMAP.N, extend="max"))
-        ax.contour(*grid, Z, levels=levels, colors="0.55", linewidths=0.4)
-        self._markers = []
-        for kind, points, marker in (("minimum", self.surface.minima, "*"),
-                                     ("saddle point", getattr(self.surface, "saddles", []), "X")):
-            if len(points):
-                pts = np.asarray(points, dtype=float)
-                self._markers += ax.plot(pts[:, 0], pts[:, 1], ls="none", marker=marker, ms=13, color="gold",
-                                         mec="black", mew=0.8, zorder=4, label=kind)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_autoscale_on(False)
-        ax.set_xlabel("$x$")
-        ax.set_ylabel("$y$")
-        ax.set_title(title if title is not None else f"{self.surface!r}: optimizer trajectories")
-        self.fstar = min((self.surface.value(m) for m in self.surface.minima), default=float(np.nanmin(Z)))
-        if value_ax is not None:
-            self._setup_value_axes(grid, Z)
-        self._traces: dict[str, _Trace] = {}
-        self.note = ax.text(0.02, 0.98, "", transform=ax.transAxes, ha="left", va="top",
-                            color=DIVERGED_COLOR, fontsize=9, zorder=10, visible=False,
-                            bbox=dict(facecolor="white", alpha=0.85, edgecolor=DIVERGED_COLOR,
-                                      boxstyle="round"))
-
-    def _setup_value_axes(self, grid: np.ndarray, Z: np.ndarray) -> None:
-        """Log y axis with limits from the quantity's range over the domain."""
-        vax = self.value_ax
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.value == "gap":
-                top, bottom = float(np.nanmax(Z)) - self.fstar, 1e-12
-            else:
-                top = float(np.nanmax(np.hypot(*self.surface.grad(grid))))
-                bottom = top * 1e-7
-        vax.set_yscale("log")
-        vax.set_ylim(bottom, 10 * max(top, bottom))
-        vax.set_xlim(0, 1)
-        vax.set_autoscale_on(False)
-        vax.set_xlabel("step $k$")
-        vax.set_ylabel(_VALUE_LABELS[self.value])
-        vax.set_title("distance to the optimum" if self.value == "gap" else "gradient norm along the path")
-        vax.grid(alpha=0.3)
-
-    @property
-    def lines(self) -> dict[str, Line2D]:
-        """The trajectory line of each label currently shown."""
-        return {label: trace.line for label, trace in self._traces.items()}
-
-    @property
-    def curves(self) -> dict[str, Line2D]:
-        """The value-panel curve of each label currently shown (empty without a value panel)."""
-        return {label: trace.curve for label, trace in self._traces.items() if trace.curve is not None}
-
-    def dynamic_artists(self) -> list[Any]:
-        """Everything :meth:`set_paths` changes without touching the legend or the limits."""
-        return [a for trace in self._traces.values() for a in trace.artists()] + [self.note]
-
-    def background_key(self) -> tuple:
-        """Changes exactly when something other than :meth:`dynamic_artists` changed."""
-        xlim = tuple(self.value_ax.get_xlim()) if self.value_ax is not None else None
-        return (id(self), tuple(self._traces), xlim)
-
-    def set_paths(self, paths: Sequence[Path], labels: Optional[Sequence[str]] = None,
-                  colors: Optional[Sequence[str]] = None, styles: Optional[Sequence[dict]] = None,
-                  steps: Optional[int] = None) -> None:
-        """Show ``paths`` (replacing the previous ones). ``labels`` default to the optimizer
-        names; ``colors`` to the lecture's optimizer colours; ``styles`` are extra Line2D
-        properties per path (e.g. ``{"alpha": 0.4, "ls": "--"}`` for a reference path);
-        ``steps`` is the x range of the value panel (default: the longest path)."""
-        labels = list(labels) if labels is not None else [display_name(p.optimizer_name) for p in paths]
-        if len(labels) != len(paths) or len(set(labels)) != len(labels):
-            raise ValueError(f"need one distinct label per path, got {labels!r} for {len(paths)} paths")
-        colors = list(colors) if colors is not None else \
-            [optimizer_color(p.optimizer_name, i) for i, p in enumerate(paths)]
-        styles = list(styles) if styles is not None else [{}] * len(paths)
-        old = list(self._traces)
-        for label in set(old) - set(labels):
-            for artist in self._traces.pop(label).artists():
-                artist.remove()
-        notes = []
-        for path, label, color, style in zip(paths, labels, colors, styles):
-            trace = self._trace(label)
-            xy = path.xy
-            trace.line.set_data(xy[:, 0], xy[:, 1])
-            trace.start.set_data(xy[:1, 0], xy[:1, 1])
-            trace.end.set_data(xy[-1:, 0], xy[-1:, 1])
-            for artist in trace.artists():
-                artist.set_color(color)
-            trace.line.set(**{"alpha": 1.0, "ls": "-", **style})
-            if trace.curve is not None:
-                ys = path.values - self.fstar if self.value == "gap" else path.grad_norms
-                ys = np.maximum(ys, 1e-300)                  # round-off can dip just below f*
-                trace.curve.set_data(np.arange(len(ys)), ys)
-                trace.curve.set(**{"alpha": 1.0, "ls": "-", **style})
-                trace.cross.set_data([len(ys) - 1], ys[-1:])
-                trace.cross.set_color(DIVERGED_COLOR)
-                trace.cross.set_visible(path.diverged_at is not None)
-            if path.diverged_at is not None:
-                notes.append(f"{label}: {path.message}" if len(paths) > 1 else path.message)
-        self.note.set_text("\n".join(notes))
-        self.note.set_visible(bool(notes))
-        if self.value_ax is not None:
-            longest = max((len(p.xy) - 1 for p in paths), default=0)
-            self.value_ax.set_xlim(0, max(steps if steps is not None else longest, 1))
-        if labels != old or not labels:
-            self._legend(labels)
-
-    def _trace(self, label: str) -> _Trace:
-        if label not in self._traces:
-            (line,) = self.ax.plot([], [], lw=1.6, marker=".", ms=3, zorder=5, label=label)
-            (start,) = self.ax.plot([], [], ls="none", marker="o", ms=7, mfc="white", zorder=6)
-            (end,) = self.ax.plot([], [], ls="none", marker="s", ms=6, mec="black", mew=0.6, zorder=6)
-            trace = _Trace(line, start, end)
-            if self.value_ax is not None:
-                (trace.curve,) = self.value_ax.plot([], [], lw=1.5, label=label)
-                (trace.cross,) = self.value_ax.plot([], [], ls="none", marker="x", ms=10, mew=2)
-            self._traces[label] = trace
-        return self._traces[label]
-
-    def _legend(self, labels: Sequence[str]) -> None:
-        handles = [self._traces[label].line for label in labels] + self._markers
-        handles += [Line2D([], [], ls="none", marker="o", mfc="white", mec="0.3", label="start"),
-                    Line2D([], [], ls="none", marker="s", mfc="0.3", mec="black", label="end")]
-        self.ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
-
-
-def plot_trajectories(surface: Union[Surface, str], paths: Union[Path, Sequence[Path]],
-                      labels: Optional[Sequence[str]] = None, *, value: Optional[str] = None,
-                      ax: Optional[Axes] = None, value_ax: Optional[Axes] = None,
-                      title: Optional[str] = None, resolution: int = 160, n_levels: int = 20) -> Figure:
-    r"""Contour plot of ``surface`` (log-spaced levels above the minimum) with one or several
-    optimizer paths from :func:`nnopt.surfaces.run`; start = circle, end = square, minima =
-    stars; a path that diverged gets the note "diverged at step k".
-
-    ``value="gap"`` adds a panel with :math:`f(x_k) - f^*` per step, ``value="grad_norm"``
-    one with the gradient norm (both on log axes), drawn into ``value_ax`` if given."""
-    paths = [paths] if isinstance(paths, Path) else list(paths)
-    if ax is None:
-        fig = new_figure((11.0, 4.6) if value else (6.4, 5.2))
-        ax, value_ax = fig.subplots(1, 2, width_ratios=[1.15, 1]) if value else (fig.add_subplot(), None)
-    elif value and value_ax is None:
-        raise ValueError("pass value_ax (the axes for the value panel) together with ax")
-    view = TrajectoryPlot(ax, surface, value_ax=value_ax if value else None, value=value or "gap",
-                          resolution=resolution, n_levels=n_levels, title=title)
-    view.set_paths(paths, labels)
-    return ax.figure
+def _finish(ax: Axes, xlabel: str, ylabel: str, title: str) -> None:
+    """Axis labels (the y label says "log scale" when it is), title, grid and legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 # --------------------------------------------------------------------------- training curves
 def _short_optimizer(history: Any, i: int) -> str:
-    """``"Adam(lr=0.001, beta1=...)"`` -> ``"Adam(lr=0.001)"``."""
+    """``"Adam(lr=0.0031622776601683794, beta1=...)"`` -> ``"Adam(lr=0.00316)"`` (3 significant digits)."""
     text = getattr(history, "optimizer", "") or f"run {i}"
-    match = re.match(r"\s*(\w+\(lr=[^,)]*)", text)
-    return f"{match.group(1)})" if match else text
+    match = re.match(r"\s*(\w+)\(lr=([^,)]*)", text)
+    if not match:
+        return text
+    try:
+        lr = f"{float(match.group(2)):.3g}"
+    except ValueError:                                  # a schedule: its own short form
+        lr = match.group(2)
+    return f"{match.group(1)}(lr={lr})"
 
 
 # panel name -> (History fields drawn, y label); training solid, validation dashed
@@ -331,17 +97,16 @@ def plot_history(histories: Any, metrics: Sequence[str] = ("loss", "accuracy"), 
     the noisy minibatch loss (faint) to training-loss panels. Diverged runs end with a red
     cross and a note "label: diverged at step k".
     """
-    if x not in ("epoch", "step"):
-        raise ValueError(f"x must be 'epoch' or 'step', got {x!r}")
-    unknown = [m for m in metrics if m not in _METRICS]
-    if unknown or not metrics:
-        raise ValueError(f"metrics must be a non-empty selection of {list(_METRICS)}, got {list(metrics)!r}")
+    check_choice("x", x, ("epoch", "step"))
+    check_names("metrics", metrics, _METRICS)
+    if not metrics:
+        raise invalid("metrics", metrics, f"a non-empty selection of {list(_METRICS)}")
     runs = _labelled(histories, _short_optimizer)
     if axes is None:
         fig = new_figure((5.2 * len(metrics), 4.0))
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     elif len(axes) != len(metrics):
-        raise ValueError(f"need one axes per metric ({len(metrics)}), got {len(axes)}")
+        raise invalid("axes", Described(f"{len(axes)} axes"), f"one axes per metric ({len(metrics)})")
     notes = []
     for i, (label, h) in enumerate(runs):
         color = optimizer_color(label.split("(")[0], i)
@@ -366,7 +131,7 @@ def plot_history(histories: Any, metrics: Sequence[str] = ("loss", "accuracy"), 
         fields, ylabel = _METRICS[metric]
         ax.set_xlabel("optimizer step" if x == "step" else "epoch")
         if "loss" in metric:
-            _log_if_positive(ax)
+            log_scale_if_positive(ax)
         ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.grid(alpha=0.3)
         styles = [Line2D([], [], color="0.4", ls="-", marker=".", label="training"),
@@ -374,16 +139,8 @@ def plot_history(histories: Any, metrics: Sequence[str] = ("loss", "accuracy"), 
         if handles:
             ax.legend(handles=handles + styles, fontsize=8)
         ax.set_title(title or f"{ylabel} during training")
-    _diverged_note(axes[0], notes)
+    diverged_note(axes[0], notes)
     return axes[0].figure
-
-
-def _log_if_positive(ax: Axes) -> None:
-    """Log y axis when every plotted y value is positive (losses), linear otherwise."""
-    ys = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.ones(1)])
-    ys = ys[np.isfinite(ys)]
-    if ys.size and ys.min() > 0:
-        ax.set_yscale("log")
 
 
 # --------------------------------------------------------------------------- learning rates
@@ -399,16 +156,17 @@ def plot_lr_sweep(lrs: Sequence[float], final_losses: Any, *, diverged: Any = No
     """
     lrs = np.asarray(lrs, dtype=float)
     if lrs.ndim != 1 or lrs.size == 0 or not (np.isfinite(lrs).all() and (lrs > 0).all()):
-        raise ValueError(f"lrs must be a non-empty 1-D sequence of positive numbers, got {lrs!r}")
+        raise invalid("lrs", lrs, "a non-empty 1-D sequence of positive numbers")
     curves = list(final_losses.items()) if isinstance(final_losses, Mapping) else [("", final_losses)]
     flags = {} if diverged is None else dict(diverged.items()) if isinstance(diverged, Mapping) \
         else {"": diverged}
-    fig, ax = _fig_ax(ax, (6.4, 4.4))
+    fig, ax = figure_and_axes(ax, (6.4, 4.4))
     any_diverged = False
     for i, (label, values) in enumerate(curves):
         values = np.asarray(values, dtype=float)
         if values.shape != lrs.shape:
-            raise ValueError(f"{label or 'final_losses'} has {values.size} values for {lrs.size} learning rates")
+            raise invalid(label or "final_losses", Described(f"{values.size} values"),
+                          f"one per learning rate: {lrs.size} learning rates")
         bad = ~np.isfinite(values)
         if label in flags:
             bad |= np.asarray(flags[label], dtype=bool)
@@ -427,7 +185,7 @@ def plot_lr_sweep(lrs: Sequence[float], final_losses: Any, *, diverged: Any = No
     if any_diverged:
         ax.plot([], [], ls="none", marker="x", ms=10, mew=2, color="0.3", label="diverged")
     ax.set_xscale("log")
-    _log_if_positive(ax)
+    log_scale_if_positive(ax)
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -437,14 +195,13 @@ def plot_lr_sweep(lrs: Sequence[float], final_losses: Any, *, diverged: Any = No
 
 
 def _schedule_label(schedule: Any, i: int) -> str:
-    """A function's name, else the repr (nnopt schedules print their parameters)."""
-    return getattr(schedule, "__name__", repr(schedule))
+    """A function's name, else its ``str`` (nnopt schedules: their parameters to 3 digits)."""
+    return getattr(schedule, "__name__", str(schedule))
 
 
 def schedule_values(schedule: Union[Callable[[int], float], float], steps: int) -> np.ndarray:
     """``[lr(0), ..., lr(steps-1)]`` of a schedule (a constant is repeated)."""
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    check_int("steps", steps, 1)
     if not callable(schedule):
         return np.full(steps, float(schedule))
     values = getattr(schedule, "values", None)
@@ -455,16 +212,12 @@ def plot_schedules(schedules: Any, steps: int = 1000, *, ax: Optional[Axes] = No
                    title: str = "learning-rate schedules") -> Figure:
     r"""Learning rate :math:`\epsilon_t` against the step t for one or several schedules
     (callables ``t -> lr`` such as :mod:`nnopt.schedules`; a dict gives the labels)."""
-    fig, ax = _fig_ax(ax, (6.4, 4.0))
+    fig, ax = figure_and_axes(ax, (6.4, 4.0))
     for i, (label, schedule) in enumerate(_labelled(schedules, _schedule_label)):
         ax.plot(np.arange(steps), schedule_values(schedule, steps), lw=1.8, label=label, color=f"C{i}")
     if log:
-        _log_if_positive(ax)
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel(r"learning rate $\epsilon_t$" + (" (log scale)" if ax.get_yscale() == "log" else ""))
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        log_scale_if_positive(ax)
+    _finish(ax, "step $t$", r"learning rate $\epsilon_t$", title)
     return fig
 
 
@@ -476,7 +229,7 @@ def _norm_series(item: Any) -> np.ndarray:
             return np.asarray(getattr(item, attr), dtype=float)
     values = np.asarray(item, dtype=float)
     if values.ndim != 1:
-        raise ValueError(f"gradient norms must be 1-D, got shape {values.shape}")
+        raise invalid("gradient norms shape", values.shape, "1-D")
     return values
 
 
@@ -485,7 +238,7 @@ def plot_grad_norms(norms: Any, *, clip: Optional[float] = None, ax: Optional[Ax
     r""":math:`\|g_t\|` per step (log axis) for a History, a Path, an array, or a dict of
     them; ``clip`` draws the clipping threshold; ``colors`` override the optimizer colours.
     Non-finite norms are marked as divergence."""
-    fig, ax = _fig_ax(ax, (6.4, 4.0))
+    fig, ax = figure_and_axes(ax, (6.4, 4.0))
     notes = []
     several = isinstance(norms, (list, tuple)) and len(norms) > 0 and not np.isscalar(norms[0])
     runs = _labelled(norms if several or isinstance(norms, Mapping) else [norms],
@@ -501,13 +254,9 @@ def plot_grad_norms(norms: Any, *, clip: Optional[float] = None, ax: Optional[Ax
             notes.append(f"{display_name(label)}: non-finite gradient at step {bad[0]}")
     if clip is not None:
         ax.axhline(clip, color="black", ls="--", lw=1, label=f"clip threshold {clip:g}")
-    _log_if_positive(ax)
-    ax.set_xlabel("step")
-    ax.set_ylabel(r"gradient norm $\|g\|$" + (" (log scale)" if ax.get_yscale() == "log" else ""))
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _diverged_note(ax, notes)
+    log_scale_if_positive(ax)
+    _finish(ax, "step", r"gradient norm $\|g\|$", title)
+    diverged_note(ax, notes)
     return fig
 
 
@@ -516,11 +265,11 @@ def _eigenvalues(item: Any) -> np.ndarray:
     arr = np.asarray(item, dtype=float)
     if arr.ndim == 2 and arr.shape[0] == arr.shape[1]:
         if not np.isfinite(arr).all():
-            raise ValueError("the matrix contains NaN or inf")
+            raise invalid("matrix", Described("NaN or inf values"), "finite values")
         return np.linalg.eigvalsh(0.5 * (arr + arr.T))
     if arr.ndim == 1 and arr.size and np.isfinite(arr).all():
         return arr
-    raise ValueError(f"expected a square (Hessian) matrix or a 1-D array of eigenvalues, got shape {arr.shape}")
+    raise invalid("eigenvalues shape", arr.shape, "a square (Hessian) matrix or a 1-D array of eigenvalues")
 
 
 def condition_number(item: Any) -> float:
@@ -574,4 +323,53 @@ def plot_spectrum(matrices: Any, *, axes: Optional[Sequence[Axes]] = None,
     bar_ax.set_yscale("log")
     bar_ax.set_ylabel(r"condition number $\kappa$ (log scale)")
     bar_ax.set_title(r"$\kappa = |\lambda|_{max} / |\lambda|_{min}$")
+    return fig
+
+
+# --------------------------------------------------------------------------- sharpness runs (nnopt.stability)
+def draw_loss(ax: Axes, runs: Sequence[Any], title: str = "full-batch training loss", floor: float = 0.0) -> None:
+    """Loss per step (log axis) of each :class:`nnopt.stability.TrackedRun`, minus ``floor``
+    (the minimum, if known); a red cross where a run diverged."""
+    for i, run in enumerate(runs):
+        loss = np.asarray(run.history.step_loss, dtype=float) - floor
+        ax.plot(np.arange(len(loss)), loss, color=f"C{i}", lw=1.2, label=run.label)
+        if run.diverged and len(loss):
+            ax.plot(len(loss) - 1, loss[-1], marker="x", ms=10, mew=2, color=DIVERGED_COLOR)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(("training loss - $L^*$" if floor else "training loss") + " (log scale)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
+
+def draw_sharpness(ax: Axes, runs: Sequence[Any], title: str = r"sharpness $\lambda_{max}$ vs its limit",
+                   ylabel: str = r"$\lambda_{max}$") -> None:
+    """Each run's sharpness trace (solid, dots) and its optimizer's stability limit (dashed)."""
+    for i, run in enumerate(runs):
+        ax.plot(run.steps, run.sharpness, marker=".", color=f"C{i}", lw=1.5, label=run.label)
+        ax.plot(run.steps, run.limits, ls="--", color=f"C{i}", lw=1.2, label=f"limit {run.limit_label} = "
+                f"{run.limits[-1]:.3g}" if len(run.limits) else "limit")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_tracked(runs: Any, title: str | None = None) -> Figure:
+    """Two panels for runs of :func:`nnopt.stability.train_tracked` (one or a list): the loss per
+    step, and the sharpness with each run's stability limit -- the edge-of-stability picture
+    when the two meet."""
+    runs = [runs] if hasattr(runs, "sharpness") else list(runs)
+    if not runs:
+        raise invalid("runs", runs, "at least one TrackedRun")
+    fig = new_figure((11.0, 4.2))
+    ax_loss, ax_sharp = fig.subplots(1, 2)
+    draw_loss(ax_loss, runs)
+    pre = any(run.preconditioned for run in runs)
+    ylabel = r"$\lambda_{max}(D^{-1}H)$ (preconditioned)" if pre else r"$\lambda_{max}(H)$"
+    draw_sharpness(ax_sharp, runs, ylabel=ylabel)
+    if title:
+        fig.suptitle(title)
     return fig

@@ -32,36 +32,24 @@ from typing import Any, Union
 
 import numpy as np
 
+from .validation import check_arguments, check_choice, check_int, check_nonneg, check_number
+
 __all__ = ["Schedule", "constant", "step_decay", "inverse_time", "exponential", "linear_decay",
-           "cosine", "warmup", "SCHEDULES", "make_schedule"]
+           "cosine", "warmup", "SCHEDULES", "make_schedule", "build_schedule", "SCHEDULE_PARAMETERS",
+           "default_schedules"]
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
-def _rate(name: str, value: Any) -> float:
-    """A finite number >= 0."""
-    _require(not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-             and math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _count(name: str, value: Any) -> int:
-    """An integer >= 1."""
-    _require(not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1,
-             f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+def _rate(schedule: "Schedule", name: str) -> None:
+    """Check the field ``name`` is a finite number >= 0 and store it as a float."""
+    object.__setattr__(schedule, name, check_nonneg(name, getattr(schedule, name)))
 
 
 class Schedule:
-    """Base class: validates ``t`` and gives ``repr`` and ``values``."""
+    """Base class: validates ``t`` and gives ``repr``, a short ``str`` (3 significant digits,
+    for legends) and ``values``."""
 
     def __call__(self, t: int) -> float:
-        _require(not isinstance(t, bool) and isinstance(t, (int, np.integer)) and t >= 0,
-                 f"step t must be an integer >= 0, got {t!r}")
-        return float(self._value(int(t)))
+        return float(self._value(check_int("step t", t)))
 
     def _value(self, t: int) -> float:
         raise NotImplementedError
@@ -70,9 +58,15 @@ class Schedule:
         """The learning rates of steps ``0 .. n-1``."""
         return np.array([self(t) for t in range(n)], dtype=float)
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+    def _text(self, fmt: Callable[[Any], str]) -> str:
+        args = ", ".join(f"{f.name}={fmt(getattr(self, f.name))}" for f in fields(self))
         return f"{type(self).__name__.lstrip('_')}({args})"
+
+    def __repr__(self) -> str:
+        return self._text(repr)
+
+    def __str__(self) -> str:
+        return self._text(lambda v: f"{v:.3g}" if isinstance(v, float) else str(v))
 
 
 @dataclass(frozen=True, repr=False)
@@ -82,7 +76,7 @@ class constant(Schedule):
     lr: float
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _rate("lr", self.lr))
+        _rate(self, "lr")
 
     def _value(self, t):
         return self.lr
@@ -97,9 +91,9 @@ class step_decay(Schedule):
     every: int = 100
 
     def __post_init__(self):
-        object.__setattr__(self, "lr0", _rate("lr0", self.lr0))
-        _require(_rate("drop", self.drop) > 0 and self.drop <= 1, f"drop must be in (0, 1], got {self.drop!r}")
-        _count("every", self.every)
+        _rate(self, "lr0")
+        object.__setattr__(self, "drop", check_number("drop", self.drop, 0.0, 1.0, low_open=True))
+        check_int("every", self.every, 1)
 
     def _value(self, t):
         return self.lr0 * self.drop ** (t // self.every)
@@ -113,8 +107,8 @@ class _RateDecay(Schedule):
     k: float = 0.01
 
     def __post_init__(self):
-        object.__setattr__(self, "lr0", _rate("lr0", self.lr0))
-        _rate("k", self.k)
+        _rate(self, "lr0")
+        _rate(self, "k")
 
 
 @dataclass(frozen=True, repr=False)
@@ -142,9 +136,9 @@ class linear_decay(Schedule):
     tau: int
 
     def __post_init__(self):
-        object.__setattr__(self, "lr0", _rate("lr0", self.lr0))
-        object.__setattr__(self, "lr_tau", _rate("lr_tau", self.lr_tau))
-        _count("tau", self.tau)
+        _rate(self, "lr0")
+        _rate(self, "lr_tau")
+        check_int("tau", self.tau, 1)
 
     def _value(self, t):
         alpha = min(t / self.tau, 1.0)
@@ -160,9 +154,9 @@ class cosine(Schedule):
     lr_min: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "lr0", _rate("lr0", self.lr0))
-        object.__setattr__(self, "lr_min", _rate("lr_min", self.lr_min))
-        _count("total_steps", self.total_steps)
+        _rate(self, "lr0")
+        _rate(self, "lr_min")
+        check_int("total_steps", self.total_steps, 1)
 
     def _value(self, t):
         progress = min(t, self.total_steps) / self.total_steps
@@ -182,7 +176,7 @@ class warmup(Schedule):
     def __post_init__(self):
         if not callable(self.base):
             object.__setattr__(self, "base", constant(self.base))
-        _count("steps", self.steps)
+        check_int("steps", self.steps, 1)
 
     def _value(self, t):
         if t < self.steps:
@@ -198,9 +192,44 @@ SCHEDULES: dict[str, type[Schedule]] = {
 
 def make_schedule(name: str, **kwargs: Any) -> Schedule:
     """Build a schedule by name, e.g. ``make_schedule("cosine", lr0=0.1, total_steps=500)``."""
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
-    try:
-        return SCHEDULES[name](**kwargs)
-    except TypeError as err:
-        raise ValueError(f"bad arguments for schedule {name!r}: {err}") from None
+    cls = SCHEDULES[check_choice("schedule", name, sorted(SCHEDULES))]
+    check_arguments(f"arguments for schedule {name!r}", cls, kwargs)
+    return cls(**kwargs)
+
+
+#: The parameters :func:`build_schedule` uses for each kind (the others are ignored).
+SCHEDULE_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "constant": (), "step_decay": ("drop", "every"), "inverse_time": ("k",), "exponential": ("k",),
+    "linear_decay": ("final_ratio", "horizon"), "cosine": ("final_ratio", "horizon")}
+
+
+def build_schedule(kind: str, lr0: float, *, drop: float = 0.5, every: int = 100, k: float = 0.01,
+                   final_ratio: float = 0.01, horizon: int = 400, warmup_steps: int = 0) -> Schedule:
+    r"""One schedule from one flat set of parameters (what the schedule explorer's controls set):
+    ``step_decay(lr0, drop, every)``, ``inverse_time(lr0, k)``, ``exponential(lr0, k)``,
+    ``linear_decay(lr0, final_ratio*lr0, horizon)``, ``cosine(lr0, horizon, final_ratio*lr0)`` or
+    ``constant(lr0)``, wrapped in ``warmup(..., warmup_steps)`` when ``warmup_steps > 0``."""
+    makers = {
+        "constant": lambda: constant(lr0),
+        "step_decay": lambda: step_decay(lr0, drop, every),
+        "inverse_time": lambda: inverse_time(lr0, k),
+        "exponential": lambda: exponential(lr0, k),
+        "linear_decay": lambda: linear_decay(lr0, final_ratio * lr0, horizon),
+        "cosine": lambda: cosine(lr0, horizon, final_ratio * lr0),
+    }
+    base = makers[check_choice("schedule", kind, list(makers))]()
+    return warmup(base, warmup_steps) if check_int("warmup_steps", warmup_steps) else base
+
+
+def default_schedules(lr0: float, total_steps: int) -> dict[str, Callable[[int], float]]:
+    """The lecture's schedules, each starting at ``lr0`` and tuned to ``total_steps`` steps."""
+    tenth = max(total_steps // 10, 1)
+    return {
+        "constant": constant(lr0),
+        "step decay": step_decay(lr0, drop=0.5, every=max(total_steps // 4, 1)),
+        "inverse time": inverse_time(lr0, k=10.0 / total_steps),
+        "exponential": exponential(lr0, k=3.0 / total_steps),
+        "linear decay": linear_decay(lr0, lr0 / 100, tau=total_steps),
+        "cosine": cosine(lr0, total_steps),
+        "warmup + cosine": warmup(cosine(lr0, total_steps - tenth), tenth),
+    }

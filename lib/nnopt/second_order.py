@@ -22,59 +22,30 @@ step), so Newton is attracted to saddles. Using :math:`|\lambda_i|` keeps the Ne
 but always descends. :func:`scipy_lbfgs` runs ``scipy.optimize.minimize(method="L-BFGS-B")``
 and records its iterates the same way, as the reference.
 
-Every method returns a :class:`Result` (iterates, values, gradient norms, evaluation count,
-``converged``/``diverged_at``/``message``) and never raises on divergence.
+Every method returns a :class:`~nnopt.trajectory.Trajectory` (iterates, values, gradient norms,
+evaluation count, ``converged``/``diverged_at``/``message``; also known here as ``Result``) and
+never raises on divergence (the rule of :func:`nnopt.trajectory.diverged`).
 """
 from __future__ import annotations
 
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.optimize
 
-from .data import check_int, check_xy
+from .data import check_xy
 from .models import MLP, flatten
+from .trajectory import BOUND, Trajectory, diverged
+from .validation import check_int, check_nonneg, invalid
 
-__all__ = ["Result", "ModelObjective", "newton", "saddle_free_newton", "lbfgs", "scipy_lbfgs", "METHODS",
+__all__ = ["Result", "BOUND", "ModelObjective", "newton", "saddle_free_newton", "lbfgs", "scipy_lbfgs", "METHODS",
            "compare"]
 
-BOUND = 1e6          # |x| beyond this counts as divergence (as in nnopt.surfaces.run)
-
-
-@dataclass
-class Result:
-    """Trajectory of a second-order method. ``path[k]`` is the iterate after ``k`` steps
-    (``path[0]`` the start), ``values[k]``/``grad_norms[k]`` the objective and gradient norm
-    there; ``n_evals`` counts objective evaluations (value + gradient together)."""
-
-    method: str
-    path: np.ndarray
-    values: np.ndarray
-    grad_norms: np.ndarray
-    n_evals: int
-    converged: bool
-    diverged_at: int | None
-    message: str
-
-    @property
-    def x(self) -> np.ndarray:
-        """The final iterate."""
-        return self.path[-1]
-
-    @property
-    def n_iter(self) -> int:
-        return len(self.path) - 1
-
-    def to_path(self):
-        """This trajectory as a :class:`nnopt.surfaces.Path` (2-D problems), for the surface plots."""
-        from .surfaces import Path
-        if self.path.shape[1] != 2:
-            raise ValueError(f"to_path needs a 2-D problem, this one has {self.path.shape[1]} dimensions")
-        return Path(self.path, self.values, self.grad_norms, self.diverged_at, self.method)
+#: A method's run: iterates ``path`` (= ``xy``), values, gradient norms, evaluations, verdict.
+Result = Trajectory
 
 
 class ModelObjective:
@@ -122,27 +93,20 @@ def _value_and_grad(f) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
 def _check(f, x0, steps: int, tol: float, need_hessian: bool) -> np.ndarray:
     for attr in ("value", "grad") + (("hessian",) if need_hessian else ()):
         if not callable(getattr(f, attr, None)):
-            raise ValueError(f"the objective needs a {attr}(x) method (a nnopt.surfaces surface or a "
-                             f"ModelObjective), got {f!r}")
+            raise invalid("objective", f, f"an object with a {attr}(x) method, e.g. a nnopt.surfaces surface or a "
+                                          "ModelObjective")
     check_int("steps", steps, 0)
-    if not (isinstance(tol, (int, float)) and tol >= 0):
-        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
+    check_nonneg("tol", tol)
     x0 = getattr(f, "start", None) if x0 is None else x0
     if x0 is None:
-        raise ValueError("x0 is required (this objective has no default start)")
+        raise invalid("x0", None, "a start point: this objective has no default start")
     x = np.array(x0, dtype=float)
     if x.ndim != 1 or not np.isfinite(x).all():
-        raise ValueError(f"x0 must be a finite 1-D vector, got {x0!r}")
+        raise invalid("x0", x0, "a finite 1-D vector")
     return x
 
 
-def _nonneg(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-class _Trace:
+class _Recorder:
     """Collects iterates and decides when to stop (converged, diverged or out of steps)."""
 
     def __init__(self, method: str, x: np.ndarray, value: float, grad: np.ndarray, tol: float):
@@ -160,8 +124,7 @@ class _Trace:
     def add(self, x: np.ndarray, value: float, grad: np.ndarray) -> bool:
         """Record the next iterate; return True to continue iterating."""
         k = len(self.path)
-        if not (np.isfinite(x).all() and math.isfinite(value) and np.isfinite(grad).all()) \
-                or np.abs(x).max() > BOUND:
+        if diverged(x, value, grad):
             self.diverged_at = k
             self.message = f"diverged at step {k}"
             return False
@@ -174,15 +137,15 @@ class _Trace:
         self.message = message
         self.verdict = converged
 
-    def result(self) -> Result:
+    def result(self) -> Trajectory:
         if not self.message:
             self.message = (f"converged in {len(self.path) - 1} steps (|g| = {self.grad_norms[-1]:.2e})"
                             if self.converged else f"stopped after {len(self.path) - 1} steps")
-        return Result(self.method, np.array(self.path), np.array(self.values), np.array(self.grad_norms),
-                      self.n_evals, self.converged and self.diverged_at is None, self.diverged_at, self.message)
+        return Trajectory(np.array(self.path), np.array(self.values), np.array(self.grad_norms), self.diverged_at,
+                          self.method, self.n_evals, self.converged and self.diverged_at is None, self.message)
 
 
-def _backtrack(fg, x, value, grad, p, trace: _Trace, c1: float = 1e-4, shrink: float = 0.5,
+def _backtrack(fg, x, value, grad, p, trace: _Recorder, c1: float = 1e-4, shrink: float = 0.5,
                max_halvings: int = 40):
     """Armijo backtracking: the largest ``alpha = shrink^j`` with
     ``f(x + alpha p) <= f(x) + c1 alpha g.p``; returns ``(x_new, f, g)`` or None."""
@@ -201,12 +164,12 @@ def _backtrack(fg, x, value, grad, p, trace: _Trace, c1: float = 1e-4, shrink: f
 
 
 def _newton_family(method: str, direction: Callable[[np.ndarray, np.ndarray], np.ndarray], f, x0, steps: int,
-                   tol: float, line_search: bool) -> Result:
+                   tol: float, line_search: bool) -> Trajectory:
     """Shared loop: ``x <- x + p`` with ``p = direction(H, g)`` (optionally backtracked)."""
     fg = _value_and_grad(f)
     x = x0
     value, grad = fg(x)
-    trace = _Trace(method, x, value, grad, tol)
+    trace = _Recorder(method, x, value, grad, tol)
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, steps + 1):
             if trace.converged:
@@ -233,7 +196,7 @@ def _newton_family(method: str, direction: Callable[[np.ndarray, np.ndarray], np
 
 
 def newton(f, x0=None, steps: int = 50, damping: float = 0.0, line_search: bool = False,
-           tol: float = 1e-10) -> Result:
+           tol: float = 1e-10) -> Trajectory:
     r"""Newton's method :math:`x \leftarrow x - \alpha (H + \mu I)^{-1} g`.
 
     ``damping`` :math:`\mu \ge 0` (Levenberg) shortens steps and regularises an
@@ -243,14 +206,14 @@ def newton(f, x0=None, steps: int = 50, damping: float = 0.0, line_search: bool 
     quadratic model -- a minimum, a maximum or a saddle. Stops when :math:`|g| \le` ``tol``.
     """
     x = _check(f, x0, steps, tol, need_hessian=True)
-    lam = _nonneg("damping", damping)
+    lam = check_nonneg("damping", damping)
     name = "newton" + (f" (damping {lam:g})" if lam else "") + (" + line search" if line_search else "")
     return _newton_family(name, lambda H, g: -np.linalg.solve(H + lam * np.eye(len(g)), g), f, x, steps, tol,
                           line_search)
 
 
 def saddle_free_newton(f, x0=None, steps: int = 50, damping: float = 1e-2, line_search: bool = False,
-                       tol: float = 1e-10) -> Result:
+                       tol: float = 1e-10) -> Trajectory:
     r"""Saddle-free Newton: :math:`x \leftarrow x - \alpha V (|\Lambda| + \mu I)^{-1} V^\top g`.
 
     :math:`H = V \Lambda V^\top` by ``numpy.linalg.eigh``; replacing each eigenvalue by its
@@ -259,7 +222,7 @@ def saddle_free_newton(f, x0=None, steps: int = 50, damping: float = 1e-2, line_
     :math:`|\lambda_i| \approx 0` (an inflection of the curvature).
     """
     x = _check(f, x0, steps, tol, need_hessian=True)
-    lam = _nonneg("damping", damping)
+    lam = check_nonneg("damping", damping)
 
     def direction(H: np.ndarray, g: np.ndarray) -> np.ndarray:
         eigvals, V = np.linalg.eigh(H)
@@ -341,7 +304,7 @@ def _zoom(phi, lo: tuple[float, float, float], hi: tuple[float, float], f0: floa
     return None
 
 
-def lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-10) -> Result:
+def lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-10) -> Trajectory:
     r"""Limited-memory BFGS with the two-loop recursion and a strong-Wolfe line search.
 
     Keeps the last ``memory`` pairs :math:`s_k = x_{k+1} - x_k`, :math:`y_k = g_{k+1} - g_k`
@@ -354,7 +317,7 @@ def lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-10) ->
     check_int("memory", memory, 1)
     fg = _value_and_grad(f)
     value, grad = fg(x)
-    trace = _Trace(f"l-bfgs (m={memory})", x, value, grad, tol)
+    trace = _Recorder(f"l-bfgs (m={memory})", x, value, grad, tol)
     pairs: deque = deque(maxlen=memory)
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, steps + 1):
@@ -386,13 +349,13 @@ def lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-10) ->
     return trace.result()
 
 
-def scipy_lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-10) -> Result:
+def scipy_lbfgs(f, x0=None, steps: int = 200, memory: int = 10, tol: float = 1e-10) -> Trajectory:
     """The reference: ``scipy.optimize.minimize(method="L-BFGS-B")`` (no bounds) with the same
     memory and gradient tolerance, its iterates recorded through ``callback``."""
     x = _check(f, x0, steps, tol, need_hessian=False)
     fg = _value_and_grad(f)
     value, grad = fg(x)
-    trace = _Trace(f"scipy L-BFGS-B (m={memory})", x, value, grad, tol)
+    trace = _Recorder(f"scipy L-BFGS-B (m={memory})", x, value, grad, tol)
     if not trace.converged and steps:
         res = scipy.optimize.minimize(lambda z: fg(z), x, jac=True, method="L-BFGS-B",
                                       callback=lambda z: trace.add(np.array(z), *fg(z)),
@@ -417,7 +380,7 @@ def compare(f, x0=None, methods=("newton", "saddle_free_newton", "lbfgs", "scipy
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
+        raise invalid("methods", unknown, f"names among {sorted(METHODS)}")
     rows = []
     for name in methods:
         result = METHODS[name](f, x0, **kwargs)

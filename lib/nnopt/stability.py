@@ -1,4 +1,4 @@
-r"""The step-size limit :math:`2/\lambda_{max}` on a real network: limits, tracking, experiments.
+r"""The step-size limit :math:`2/\lambda_{max}` on a real network: the limits and sharpness tracking.
 
 **Linear stability.** Near a minimum the loss is a quadratic :math:`\tfrac12 \delta^\top H
 \delta`. Gradient descent :math:`w \leftarrow w - \epsilon g` multiplies the component of
@@ -34,64 +34,49 @@ until it reaches :math:`2/\epsilon`, then hovers there while the loss keeps decr
 non-monotonically: the network trains itself to the edge of the stable region instead of
 diverging. A :class:`SharpnessTracker` passed to :func:`nnopt.train.fit` records
 :math:`\lambda_{max}` every ``every`` steps; :func:`train_tracked` runs that experiment.
+
+Each optimizer states its own facts (:meth:`nnopt.Optimizer.stability_limit`, ``limit_formula``,
+``preconditioned``, :meth:`~nnopt.Optimizer.preconditioner`); this module asks for them. The
+figures are in :mod:`nnopt.plots` (:func:`~nnopt.plots.plot_tracked`), the explorer in
+:mod:`nnopt.widgets.stability` (also reachable here as ``stability_explorer``, loaded on first use).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-import ipywidgets as W
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
-from . import plots
 from .curvature import HessianOperator, lanczos, preconditioned
-from .data import Dataset, Split, check_int, load_digits, spirals
+from .data import DataLike, load_digits, spirals, training_set
 from .models import MLP, SoftmaxRegression
-from .optimizers import AdaGrad, Adam, AMSGrad, Momentum, Nesterov, Optimizer, RMSProp, SGD, make_optimizer
+from .optimizer_base import Optimizer, make_optimizer
+from .plots import draw_loss, draw_sharpness, plot_tracked
 from .second_order import ModelObjective, newton
 from .train import History, StepInfo, fit
-from .widgets import _STYLE, _WIDE, Explorer, View, _defaults, _explorer_figure, _static
+from .validation import check_int, check_number, invalid
 
 __all__ = ["stability_limit", "is_preconditioned", "preconditioner", "SharpnessTracker", "TrackedRun",
-           "train_tracked", "draw_loss", "draw_sharpness", "plot_tracked", "Problem", "get_problem", "limit_lr",
-           "plot_stability_experiment", "stability_explorer"]
-
-_UNSUPPORTED = ("a stability limit is known for SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam and "
-                "AMSGrad (see nnopt.stability), not for {}")
-
-
-def _lr(optimizer: Optimizer) -> float:
-    lr = optimizer.current_lr()
-    if not lr > 0:
-        raise ValueError(f"the learning rate must be > 0 for a stability limit, got {lr!r}")
-    return lr
+           "train_tracked", "limit_label", "Problem", "get_problem", "limit_lr", "lr_sweep", "QUADRATIC_L2",
+           "PROBLEM_NAMES", "SWEEP_RATIOS", "draw_loss", "draw_sharpness", "plot_tracked"]
+#: Names that moved to nnopt.widgets.stability (the explorer), found here on first use so that
+#: importing this module loads no widget code.
+_EXPLORER_NAMES = ("stability_explorer", "plot_stability_experiment")
 
 
 def stability_limit(optimizer: Optimizer) -> float:
     r"""The largest curvature the optimizer's next step tolerates (table in the module
-    docstring), e.g. ``2 / lr`` for SGD. For AdaGrad, RMSProp, Adam and AMSGrad it bounds
-    the preconditioned sharpness :math:`\lambda_{max}(D^{-1}H)`."""
-    if type(optimizer) in (SGD, AdaGrad, RMSProp):
-        return 2.0 / _lr(optimizer)
-    if type(optimizer) is Momentum:
-        return 2.0 * (1.0 + optimizer.momentum) / _lr(optimizer)
-    if type(optimizer) is Nesterov:
-        a = optimizer.momentum
-        return (2.0 + 2.0 * a) / ((1.0 + 2.0 * a) * _lr(optimizer))
-    if type(optimizer) in (Adam, AMSGrad):
-        b = optimizer.beta1
-        return (2.0 + 2.0 * b) / ((1.0 - b) * _lr(optimizer))
-    raise ValueError(_UNSUPPORTED.format(type(optimizer).__name__))
+    docstring), e.g. ``2 / lr`` for SGD: :meth:`nnopt.Optimizer.stability_limit`. For AdaGrad,
+    RMSProp, Adam and AMSGrad it bounds the preconditioned sharpness :math:`\lambda_{max}(D^{-1}H)`."""
+    return optimizer.stability_limit()
 
 
 def is_preconditioned(optimizer: Optimizer) -> bool:
-    """Whether the optimizer's stability limit is on :math:`D^{-1}H` rather than :math:`H`
-    (False for optimizers without a known limit)."""
-    return type(optimizer) in (AdaGrad, RMSProp, Adam, AMSGrad)
+    """Whether the optimizer divides its step by a diagonal :math:`D` built from past
+    gradients, so that its stability limit is on :math:`D^{-1}H` rather than :math:`H`."""
+    return optimizer.preconditioned
 
 
 def preconditioner(optimizer: Optimizer) -> np.ndarray:
@@ -102,22 +87,10 @@ def preconditioner(optimizer: Optimizer) -> np.ndarray:
         AdaGrad   d = delta + sqrt(r)
         RMSProp   d = sqrt(r + delta)        (sqrt(r) + delta with eps_inside_sqrt=False)
         Adam      d = sqrt(r_hat + delta),   r_hat = r / (1 - beta2^t)   (AMSGrad: max of r)
+
+    :meth:`nnopt.Optimizer.preconditioner`; each class computes its own ``_denominator``.
     """
-    if not is_preconditioned(optimizer):
-        raise ValueError(f"{type(optimizer).__name__} does not precondition its steps")
-    if optimizer.t == 0:
-        raise ValueError(f"{type(optimizer).__name__} has not taken a step yet: its denominator "
-                         "(built from past gradients) does not exist")
-    state = optimizer.state_dict()["state"]
-    key = "r_max" if type(optimizer) is AMSGrad else "r"
-    r = np.concatenate([s[key].ravel() for s in state]).astype(np.float64)
-    if type(optimizer) is AdaGrad:
-        return optimizer.eps + np.sqrt(r)
-    if type(optimizer) in (Adam, AMSGrad):
-        r /= 1.0 - optimizer.beta2 ** optimizer.t
-    if optimizer.eps_inside_sqrt:
-        return np.sqrt(r + optimizer.eps)
-    return np.sqrt(r) + optimizer.eps
+    return optimizer.preconditioner()
 
 
 class SharpnessTracker:
@@ -140,10 +113,9 @@ class SharpnessTracker:
 
     def __init__(self, X, y, every: int = 10, tol: float = 1e-4, max_iter: int = 100):
         self.X, self.y = X, y
-        self.every = check_int("every", every, minimum=1)
-        if not (isinstance(tol, (int, float)) and 0 < tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
-        self.tol, self.max_iter = tol, check_int("max_iter", max_iter, minimum=1)
+        self.every = check_int("every", every, 1)
+        self.tol = check_number("tol", tol, 0.0, 1.0, low_open=True, high_open=True)
+        self.max_iter = check_int("max_iter", max_iter, 1)
         self.steps: list[int] = []
         self.sharpness: list[float] = []
         self.limits: list[float] = []
@@ -157,8 +129,8 @@ class SharpnessTracker:
         with np.errstate(over="ignore", invalid="ignore"):
             try:
                 H = HessianOperator(model, self.X, self.y)
-                if optimizer is not None and is_preconditioned(optimizer):
-                    H = preconditioned(H, preconditioner(optimizer))
+                if optimizer is not None and optimizer.preconditioned:
+                    H = preconditioned(H, optimizer.preconditioner())
                 v0 = self._vector if self._vector is not None and self._vector.shape == (H.shape[0],) else None
                 eig = lanczos(H, k=1, tol=self.tol, max_iter=self.max_iter, v0=v0)
             except FloatingPointError:
@@ -171,8 +143,8 @@ class SharpnessTracker:
         value = self.measure(model, optimizer)
         self.steps.append(int(step))
         self.sharpness.append(value)
-        known = optimizer is not None and type(optimizer).name in _LIMIT_FORMULAS
-        self.limits.append(stability_limit(optimizer) if known else math.nan)
+        known = optimizer is not None and optimizer.limit_formula is not None
+        self.limits.append(optimizer.stability_limit() if known else math.nan)
         return value
 
     def __call__(self, info: StepInfo) -> None:
@@ -182,18 +154,6 @@ class SharpnessTracker:
         self.record(info.model, info.optimizer, done)
         for name in ("steps", "sharpness", "limits"):
             info.history.extra.setdefault(name, []).append(getattr(self, name)[-1])
-
-
-def _training_set(data) -> tuple[np.ndarray, np.ndarray]:
-    """``(X, y)`` of the training part of a Dataset, a Split or an ``(X, y, ...)`` tuple."""
-    if isinstance(data, Dataset):
-        return data.X_train, data.y_train
-    if isinstance(data, Split):
-        return data.X, data.y
-    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
-        return data[0], data[1]
-    raise ValueError(f"data must be a Dataset, a Split, (X, y) or (X_train, y_train, X_val, y_val), "
-                     f"got {type(data).__name__}")
 
 
 @dataclass
@@ -220,7 +180,7 @@ class TrackedRun:
         return self.history.message
 
 
-def train_tracked(model: MLP, data, optimizer: Optimizer | str, steps: int, every: int = 10,
+def train_tracked(model: MLP, data: DataLike, optimizer: Optimizer | str, steps: int, every: int = 10,
                   label: str | None = None, tol: float = 1e-4, **hyperparams) -> TrackedRun:
     r"""Full-batch training of a *copy* of ``model`` (``model`` itself is left untouched, so
     several runs can start from the same point) for ``steps`` steps, measuring the (possibly
@@ -234,81 +194,28 @@ def train_tracked(model: MLP, data, optimizer: Optimizer | str, steps: int, ever
     if isinstance(optimizer, str):
         optimizer = make_optimizer(optimizer, **hyperparams)
     elif hyperparams:
-        raise ValueError("hyperparameters can only be given together with an optimizer name")
-    stability_limit(optimizer)                       # fail early for unsupported optimizers
-    X, y = _training_set(data)
+        raise invalid("hyperparameters", hyperparams, "none with an optimizer instance; give them with an "
+                                                      "optimizer name")
+    optimizer.stability_limit()                      # fail early for unsupported optimizers
+    X, y = training_set(data)
     run_model = model.copy()
     tracker = SharpnessTracker(X, y, every=every, tol=tol)
-    if not is_preconditioned(optimizer):
+    if not optimizer.preconditioned:
         tracker.record(run_model, optimizer, step=optimizer.t)
     history = fit(run_model, optimizer, (X, y), epochs=check_int("steps", steps), batch_size=None,
                   shuffle=False, progress=False, callbacks=[tracker])
     label = label if label is not None else repr(optimizer)
     return TrackedRun(label, history, np.array(tracker.steps), np.array(tracker.sharpness),
-                      np.array(tracker.limits), is_preconditioned(optimizer), _limit_label(optimizer.name))
+                      np.array(tracker.limits), optimizer.preconditioned, limit_label(type(optimizer)))
 
 
-# ------------------------------------------------------------------- figures
-#: Each optimizer's limit as a formula in x: the curvature limit is the formula with x = lr, the
-#: largest stable lr for a given sharpness is the same formula with x = lambda_max.
-_LIMIT_FORMULAS = {"sgd": "2/{x}", "adagrad": "2/{x}", "rmsprop": "2/{x}",
-                   "momentum": r"2(1+$\alpha$)/{x}", "nesterov": r"(2+2$\alpha$)/((1+2$\alpha$) {x})",
-                   "adam": r"(2+2$\beta_1$)/((1-$\beta_1$) {x})", "amsgrad": r"(2+2$\beta_1$)/((1-$\beta_1$) {x})"}
+def limit_label(optimizer: type[Optimizer], x: str = "lr") -> str:
+    """The optimizer's limit as a formula in ``x`` (its ``limit_formula``): the curvature limit
+    with x = lr, the largest stable lr for a given sharpness with x = lambda_max."""
+    return (optimizer.limit_formula or "limit").format(x=x)
 
 
-def _limit_label(optimizer: str, x: str = "lr") -> str:
-    return _LIMIT_FORMULAS.get(optimizer, "limit").format(x=x)
-
-
-def draw_loss(ax: Axes, runs: Sequence[TrackedRun], title: str = "full-batch training loss",
-              floor: float = 0.0) -> None:
-    """Loss per step (log axis) of each run, minus ``floor`` (the minimum, if known); a red
-    cross where a run diverged."""
-    for i, run in enumerate(runs):
-        loss = np.asarray(run.history.step_loss, dtype=float) - floor
-        ax.plot(np.arange(len(loss)), loss, color=f"C{i}", lw=1.2, label=run.label)
-        if run.diverged and len(loss):
-            ax.plot(len(loss) - 1, loss[-1], marker="x", ms=10, mew=2, color=plots.DIVERGED_COLOR)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(("training loss - $L^*$" if floor else "training loss") + " (log scale)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-
-
-def draw_sharpness(ax: Axes, runs: Sequence[TrackedRun], title: str = r"sharpness $\lambda_{max}$ vs its limit",
-                   ylabel: str = r"$\lambda_{max}$") -> None:
-    """Each run's sharpness trace (solid, dots) and its optimizer's stability limit (dashed)."""
-    for i, run in enumerate(runs):
-        ax.plot(run.steps, run.sharpness, marker=".", color=f"C{i}", lw=1.5, label=run.label)
-        ax.plot(run.steps, run.limits, ls="--", color=f"C{i}", lw=1.2, label=f"limit {run.limit_label} = "
-                f"{run.limits[-1]:.3g}" if len(run.limits) else "limit")
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-
-
-def plot_tracked(runs: TrackedRun | Sequence[TrackedRun], title: str | None = None) -> Figure:
-    """Two panels for runs of :func:`train_tracked`: the loss per step, and the sharpness with
-    each run's stability limit -- the edge-of-stability picture when the two meet."""
-    runs = [runs] if isinstance(runs, TrackedRun) else list(runs)
-    if not runs:
-        raise ValueError("need at least one TrackedRun")
-    fig = plots.new_figure((11.0, 4.2))
-    ax_loss, ax_sharp = fig.subplots(1, 2)
-    draw_loss(ax_loss, runs)
-    pre = any(run.preconditioned for run in runs)
-    ylabel = r"$\lambda_{max}(D^{-1}H)$ (preconditioned)" if pre else r"$\lambda_{max}(H)$"
-    draw_sharpness(ax_sharp, runs, ylabel=ylabel)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-# ------------------------------------------------------------------- the explorer
+# ------------------------------------------------------------------- the explorer's problems
 #: Weight decay of the quadratic-like problem: its curvature l2 is over 10x the largest
 #: cross-entropy curvature on standardized digits (~0.75), so the loss is nearly quadratic.
 QUADRATIC_L2 = 10.0
@@ -358,7 +265,7 @@ def get_problem(name: str) -> Problem:
         X, y = data.X_train, data.y_train
         description, steps, floor = "tanh MLP on the spirals", 200, 0.0
     else:
-        raise ValueError(f"problem must be one of {PROBLEM_NAMES}, got {name!r}")
+        raise invalid("problem", name, f"one of {list(PROBLEM_NAMES)}")
     sharpness0 = lanczos(HessianOperator(model, X, y), k=1, tol=1e-8).value
     return Problem(name, description, model, X, y, steps, sharpness0, floor)
 
@@ -366,12 +273,13 @@ def get_problem(name: str) -> Problem:
 def limit_lr(problem: str, optimizer: str) -> float:
     r"""The learning rate at which the problem's starting point sits exactly at the optimizer's
     limit, e.g. :math:`2/\lambda_{max}` for SGD and :math:`2(1+\alpha)/\lambda_{max}` for momentum."""
-    return stability_limit(make_optimizer(optimizer, lr=1.0)) / get_problem(problem).sharpness0
+    return make_optimizer(optimizer, lr=1.0).stability_limit() / get_problem(problem).sharpness0
 
 
 @lru_cache(maxsize=16)
-def _sweep(problem: str, optimizer: str) -> tuple[np.ndarray, np.ndarray]:
-    """Final full-batch loss (nan if diverged) after ``steps`` steps for each lr of the sweep."""
+def lr_sweep(problem: str, optimizer: str) -> tuple[np.ndarray, np.ndarray]:
+    """The learning rates ``SWEEP_RATIOS`` times :func:`limit_lr` and the full-batch loss after
+    the problem's ``steps`` steps with each (nan where the run diverged); cached."""
     p = get_problem(problem)
     lrs = np.array(SWEEP_RATIOS) * limit_lr(problem, optimizer)
     finals = []
@@ -382,71 +290,8 @@ def _sweep(problem: str, optimizer: str) -> tuple[np.ndarray, np.ndarray]:
     return lrs, np.array(finals)
 
 
-class _StabilityView(View):
-    """Left: final loss vs lr with the limit line; middle: loss curve; right: sharpness vs limit."""
-
-    figsize = (14.0, 4.4)
-
-    def __init__(self, figure: Figure):
-        super().__init__(figure)
-        self.ax_sweep, self.ax_loss, self.ax_sharp = figure.subplots(1, 3)
-        self.run: TrackedRun | None = None
-
-    def _show(self, problem, optimizer, lr_ratio):
-        if optimizer not in EXPLORER_OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {EXPLORER_OPTIMIZERS}, got {optimizer!r}")
-        if not (isinstance(lr_ratio, (int, float)) and 0 < lr_ratio < math.inf):
-            raise ValueError(f"lr_ratio must be a positive number, got {lr_ratio!r}")
-        p = get_problem(problem)
-        lr_star = limit_lr(problem, optimizer)
-        lr = lr_ratio * lr_star
-        self.run = run = train_tracked(p.model, (p.X, p.y), optimizer, p.steps, every=max(p.steps // 30, 1),
-                                       lr=lr, label=f"lr = {lr:.3g}")
-        outcome = run.message.split(":")[0] if run.diverged else "no divergence"
-        for ax in (self.ax_sweep, self.ax_loss, self.ax_sharp):
-            ax.clear()
-        lrs, finals = _sweep(problem, optimizer)
-        excess = "loss - $L^*$" if p.floor else "loss"
-        # the excess loss can round to 0 or below when converged: keep it on the log axis
-        plots.plot_lr_sweep(lrs, np.maximum(finals - p.floor, 1e-15), ax=self.ax_sweep,
-                            ylabel=f"{excess} after {p.steps} steps",
-                            title=f"{problem}: {plots.display_name(optimizer)}, lr sweep")
-        self.limit_line = self.ax_sweep.axvline(lr_star, color="black", ls="--",
-                                                label=f"limit: lr = {_limit_label(optimizer, LAMBDA0)} = {lr_star:.3g}")
-        self.ax_sweep.axvline(lr, color=plots.DIVERGED_COLOR if run.diverged else "C2", lw=2,
-                              label=f"this run: lr = {lr:.3g}")
-        self.ax_sweep.legend(fontsize=7)
-        draw_loss(self.ax_loss, [run], title=f"lr = {lr_ratio:.3g} x limit: {outcome}", floor=p.floor)
-        self.ax_loss.title.set_color(plots.DIVERGED_COLOR if run.diverged else "black")
-        draw_sharpness(self.ax_sharp, [run], title=r"sharpness $\lambda_{max}$ vs the limit")
-
-
-#: the optimizers offered by the explorer (their limits are on the plain Hessian)
-EXPLORER_OPTIMIZERS = ("sgd", "momentum", "nesterov")
-
-
-LAMBDA0 = r"$\lambda_{max}(w_0)$"
-
-
-def plot_stability_experiment(problem: str = "quadratic-like", optimizer: str = "sgd", lr_ratio: float = 1.1) -> Figure:
-    r"""Full-batch training of a :func:`get_problem` with ``lr = lr_ratio`` times the limit at the
-    start (:func:`limit_lr`, e.g. :math:`2/\lambda_{max}` for SGD). Left: the loss after the run
-    for a sweep of learning rates, the limit as a dashed line; middle: this run's loss
-    ("diverged at step k" in red when it does); right: its sharpness against the limit."""
-    return _static(_StabilityView, dict(problem=problem, optimizer=optimizer, lr_ratio=lr_ratio))
-
-
-def stability_explorer(**initial) -> Explorer:
-    r""":func:`plot_stability_experiment` with a problem menu, optimizer buttons and an lr slider
-    in units of the limit (1.0 = exactly :math:`2/\lambda_{max}` for SGD)."""
-    d = {**_defaults(plot_stability_experiment), **initial}
-    controls = {
-        "problem": W.Dropdown(options=list(PROBLEM_NAMES), value=d["problem"], description="problem", style=_STYLE),
-        "optimizer": W.ToggleButtons(options=list(EXPLORER_OPTIMIZERS), value=d["optimizer"],
-                                     description="optimizer", style=_STYLE),
-        "lr_ratio": W.FloatSlider(value=d["lr_ratio"], min=0.05, max=10.0, step=0.05, style=_STYLE, layout=_WIDE,
-                                  description="lr / limit", readout_format=".2f", continuous_update=False),
-    }
-    explorer = Explorer(_StabilityView(_explorer_figure(_StabilityView.figsize)), controls)
-    explorer.update()
-    return explorer
+def __getattr__(name: str) -> Any:
+    if name in _EXPLORER_NAMES:
+        from .widgets import stability as explorer
+        return getattr(explorer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,13 +22,14 @@ plots); ``grad`` returns shape ``(2,)`` and ``hessian`` ``(2, 2)`` for a point.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
-from .clipping import clip_by_global_norm, clip_by_value
-from .optimizers import NonFiniteGradient, Optimizer
+from .clipping import ClipSpec, clipper
+from .optimizer_base import NonFiniteGradient, Optimizer
+from .trajectory import Trajectory, diverged
+from .validation import check_choice, check_int, check_nonneg, check_number, check_positive, invalid
 
 __all__ = ["Surface", "Quadratic", "Rosenbrock", "Beale", "Saddle", "Himmelblau", "Cliff",
            "Plateau", "SURFACES", "get", "Path", "run"]
@@ -39,7 +40,7 @@ Domain = tuple[tuple[float, float], tuple[float, float]]
 def _point(p: Any, name: str = "x") -> np.ndarray:
     arr = np.asarray(p, dtype=float)
     if arr.ndim == 0 or arr.shape[0] != 2:
-        raise ValueError(f"{name} must have shape (2,) or (2, ...), got {arr.shape}")
+        raise invalid(f"{name} shape", arr.shape, "(2,) or (2, ...)")
     return arr
 
 
@@ -93,11 +94,8 @@ class Quadratic(Surface):
     domain = ((-2.0, 2.0), (-2.0, 2.0))
 
     def __init__(self, condition: float = 10.0, angle: float = 0.0):
-        if not (isinstance(condition, (int, float)) and math.isfinite(condition) and condition >= 1):
-            raise ValueError(f"condition must be a finite number >= 1, got {condition!r}")
-        if not (isinstance(angle, (int, float)) and math.isfinite(angle)):
-            raise ValueError(f"angle must be a finite number of degrees, got {angle!r}")
-        self.condition, self.angle = float(condition), float(angle)
+        self.condition = check_number("condition", condition, 1.0)
+        self.angle = check_number("angle (degrees)", angle)
         c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
         rot = np.array([[c, -s], [s, c]])
         self.eigenvalues = np.array([1.0, self.condition])
@@ -128,9 +126,7 @@ class Rosenbrock(Surface):
     domain = ((-2.0, 2.0), (-1.0, 3.0))
 
     def __init__(self, a: float = 1.0, b: float = 100.0):
-        if not (math.isfinite(a) and math.isfinite(b) and b > 0):
-            raise ValueError(f"need finite a and b > 0, got a={a!r}, b={b!r}")
-        self.a, self.b = float(a), float(b)
+        self.a, self.b = check_number("a", a), check_positive("b", b)
         self.start = np.array([-1.5, 2.0])
         self.minima = [np.array([self.a, self.a ** 2])]
 
@@ -247,9 +243,7 @@ class Cliff(Surface):
     domain = ((-4.0, 8.0), (-3.0, 3.0))
 
     def __init__(self, height: float = 10.0, sharpness: float = 20.0):
-        if not (math.isfinite(height) and height >= 0 and math.isfinite(sharpness) and sharpness > 0):
-            raise ValueError(f"need height >= 0 and sharpness > 0, got {height!r}, {sharpness!r}")
-        self.height, self.sharpness = float(height), float(sharpness)
+        self.height, self.sharpness = check_nonneg("height", height), check_positive("sharpness", sharpness)
         self.start = np.array([-3.0, 1.5])
         self.minima = [self._refine(np.array([3.0, 0.0]))]
 
@@ -289,9 +283,7 @@ class Plateau(Surface):
     minima = [np.zeros(2)]
 
     def __init__(self, width: float = 0.7):
-        if not (math.isfinite(width) and width > 0):
-            raise ValueError(f"width must be > 0, got {width!r}")
-        self.width = float(width)
+        self.width = check_positive("width", width)
 
     def _f(self, x, y):
         return 1.0 - np.exp(-(x * x + y * y) / (2 * self.width ** 2))
@@ -317,81 +309,45 @@ SURFACES: dict[str, type[Surface]] = {
 
 def get(name: str, **kwargs: Any) -> Surface:
     """A surface by name, e.g. ``get("quadratic", condition=50)``."""
-    if name not in SURFACES:
-        raise ValueError(f"unknown surface {name!r}; choose one of {sorted(SURFACES)}")
-    return SURFACES[name](**kwargs)
+    return SURFACES[check_choice("surface", name, sorted(SURFACES))](**kwargs)
 
 
 # --------------------------------------------------------------------------- running
-@dataclass
-class Path:
-    """An optimizer's trajectory on a surface.
-
-    ``xy[k]`` is the point after ``k`` steps (``xy[0]`` the start), ``values[k]`` its
-    height and ``grad_norms[k]`` the norm of the (unclipped) gradient there. If the run
-    diverged (a non-finite value/gradient, or :math:`|p| > 10^6`), it stops and
-    ``diverged_at`` is the step that produced the bad point; ``xy`` ends before it.
-    """
-
-    xy: np.ndarray
-    values: np.ndarray
-    grad_norms: np.ndarray
-    diverged_at: Optional[int]
-    optimizer_name: str
-
-    @property
-    def steps(self) -> int:
-        return len(self.xy) - 1
-
-    @property
-    def message(self) -> str:
-        return "" if self.diverged_at is None else f"diverged at step {self.diverged_at}"
-
-
-Clip = Union[None, tuple[str, float], Callable[[list[np.ndarray]], list[np.ndarray]]]
-
-
-def _clipper(clip: Clip) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
-    if clip is None:
-        return lambda gs: gs
-    if callable(clip):
-        return clip
-    kind, threshold = clip
-    if kind == "value":
-        return lambda gs: clip_by_value(gs, threshold)
-    if kind == "norm":
-        return lambda gs: clip_by_global_norm(gs, threshold)[0]
-    raise ValueError(f"clip must be None, ('value', c), ('norm', c) or a callable, got {clip!r}")
+#: An optimizer's trajectory on a surface (the same class as the second-order methods' results).
+Path = Trajectory
 
 
 def run(surface: Surface, optimizer: Optimizer, x0: Any = None, steps: int = 100,
-        clip: Clip = None, bound: float = 1e6) -> Path:
+        clip: ClipSpec = None) -> Trajectory:
     """Run ``optimizer`` for ``steps`` steps on ``surface`` from ``x0`` (default: its start).
 
-    The optimizer is used as given (not reset), so pass a fresh one for a fresh run.
-    For Nesterov-type optimizers the stored point is the look-ahead point (see
-    :class:`nnopt.optimizers.Nesterov`).
+    Returns the :class:`~nnopt.trajectory.Trajectory` (``xy``, ``values``, ``grad_norms`` of
+    the unclipped gradient, ``method`` = the optimizer's name). A run that diverges (the rule of
+    :func:`nnopt.trajectory.diverged`, or a non-finite gradient) stops there. The optimizer is
+    used as given (not reset), so pass a fresh one for a fresh run. For Nesterov-type
+    optimizers the stored point is the look-ahead point (see :class:`nnopt.optimizers.Nesterov`).
     """
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    check_int("steps", steps)
     p = _point(surface.start if x0 is None else x0, "x0").astype(float).copy()
     if p.shape != (2,):
-        raise ValueError(f"x0 must have shape (2,), got {p.shape}")
-    clipper = _clipper(clip)
+        raise invalid("x0 shape", p.shape, "(2,)")
+    clip_step = clipper(clip)
     xy, values = [p.copy()], [surface.value(p)]
     diverged_at = None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for k in range(1, steps + 1):
+            grads = [surface.grad(p)]
             try:
-                optimizer.step([p], clipper([surface.grad(p)]))
+                optimizer.step([p], clip_step(grads)[0] if clip_step else grads)
             except NonFiniteGradient:
                 diverged_at = k
                 break
             value = surface.value(p)
-            if not (np.all(np.isfinite(p)) and math.isfinite(value)) or np.abs(p).max() > bound:
+            if diverged(p, value):
                 diverged_at = k
                 break
             xy.append(p.copy())
             values.append(value)
         norms = [float(np.hypot(*surface.grad(q))) for q in xy]
-    return Path(np.array(xy), np.array(values), np.array(norms), diverged_at, optimizer.name)
+    return Trajectory(np.array(xy), np.array(values), np.array(norms), diverged_at, optimizer.name,
+                      n_evals=len(xy) + (diverged_at is not None))

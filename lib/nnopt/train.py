@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .clipping import clip_by_global_norm, clip_by_value, global_norm
-from .data import Dataset, Split, check_batch_size, check_int, check_xy, minibatches
+from .clipping import ClipSpec, clipper, global_norm
+from .data import DataLike, check_batch_size, check_xy, minibatches, splits_of
+from .validation import Described, check_choice, check_int, check_nonneg, check_number, invalid
 
 __all__ = ["History", "StepInfo", "fit"]
 
@@ -110,11 +111,31 @@ class History:
         if kind == "step":
             return [{**labels, "step": i, "loss": l, "lr": r, "grad_norm": g}
                     for i, (l, r, g) in enumerate(zip(self.step_loss, self.step_lr, self.step_grad_norm))]
-        raise ValueError(f"kind must be 'epoch' or 'step', got {kind!r}")
+        raise invalid("kind", kind, "'epoch' or 'step'")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable unless callbacks stored arrays in ``extra``)."""
         return asdict(self)
+
+    def extend(self, more: "History") -> None:
+        """Append the run ``more``, a continuation from where this one ended (``fit`` called
+        again on the same model and optimizer), as if both had been one ``fit`` call."""
+        steps, seconds = self.n_steps, self.wall_time
+        for name in ("step_loss", "step_lr", "step_grad_norm"):
+            getattr(self, name).extend(getattr(more, name))
+        for name in ("train_loss", "train_acc", "val_loss", "val_acc"):      # entry 0 repeats our last
+            getattr(self, name).extend(getattr(more, name)[1:])
+        self.epoch_steps.extend(s + steps for s in more.epoch_steps[1:])
+        self.epoch_time.extend(t + seconds for t in more.epoch_time[1:])
+        self.wall_time += more.wall_time
+        self.diverged, self.stopped_early = more.diverged, more.stopped_early
+        if more.diverged:
+            self.diverged_at = steps + more.diverged_at
+            reason = more.message.split(":", 1)[1] if ":" in more.message else ""
+            self.message = f"diverged at step {self.diverged_at}:{reason}"
+        else:
+            self.message = more.message if more.stopped_early else \
+                f"completed {self.n_epochs} epochs ({self.n_steps} steps)"
 
 
 @dataclass
@@ -134,47 +155,19 @@ class StepInfo:
     batch: tuple[np.ndarray, np.ndarray]
 
 
-Clip = None | tuple[str, float] | Callable
-
-
-def _resolve_data(data, model) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """``(X_train, y_train, X_val, y_val)`` from a Dataset, a Split or an ``(X, y)`` pair,
+def _resolve_data(data: DataLike, model) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(X_train, y_train, X_val, y_val)`` of ``data`` (:func:`nnopt.data.splits_of`),
     validated against the model and cast to its dtype once."""
-    if isinstance(data, Dataset):
-        pairs = [(data.X_train, data.y_train), (data.X_val, data.y_val)]
-    elif isinstance(data, Split):
-        pairs = [(data.X, data.y), (None, None)]
-    elif isinstance(data, (tuple, list)) and len(data) in (2, 4):
-        pairs = [tuple(data[:2]), tuple(data[2:]) if len(data) == 4 else (None, None)]
-    else:
-        raise ValueError("data must be a nnopt.data.Dataset, a Split, (X, y) or (X_train, y_train, X_val, y_val), "
-                         f"got {type(data).__name__}")
     dtype = getattr(model, "dtype", None)
     out = []
-    for X, y in pairs:
+    for X, y in splits_of(data):
         if X is not None:
             X, y = check_xy(X, y, getattr(model, "n_classes", None), getattr(model, "n_features", None))
             X = X.astype(dtype, copy=False) if dtype is not None else X
         out += [X, y]
     if len(out[1]) == 0:
-        raise ValueError("the training data is empty")
+        raise invalid("training data", Described("0 samples"), "at least one sample (the data is empty)")
     return tuple(out)
-
-
-def _make_clipper(clip: Clip) -> Callable | None:
-    """``grads -> (clipped grads, norm before clipping)`` for a clip spec, or None."""
-    if clip is None:
-        return None
-    if callable(clip):
-        return lambda g: (clip(g), global_norm(g))
-    if isinstance(clip, (tuple, list)) and len(clip) == 2 and clip[0] in ("norm", "value"):
-        kind, c = clip
-        if isinstance(c, bool) or not isinstance(c, (int, float, np.number)) or not (0 < c < math.inf):
-            raise ValueError(f"the clip threshold must be a finite number > 0, got {c!r}")
-        if kind == "norm":
-            return lambda g: clip_by_global_norm(g, c)
-        return lambda g: (clip_by_value(g, c), global_norm(g))
-    raise ValueError(f"clip must be None, ('norm', max_norm), ('value', c) or a callable grads -> grads, got {clip!r}")
 
 
 def progress_enabled(progress: bool | None) -> bool:
@@ -224,7 +217,7 @@ class _Monitor:
 
 
 def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *, seed: int | None = 0,
-        shuffle: bool = True, drop_last: bool = False, clip: Clip = None, patience: int | None = None,
+        shuffle: bool = True, drop_last: bool = False, clip: ClipSpec = None, patience: int | None = None,
         monitor: str = "val_loss", min_delta: float = 0.0, restore_best: bool = True,
         divergence_factor: float | None = 100.0, callbacks: Sequence[Callable[[StepInfo], bool | None]] = (),
         progress: bool | None = None) -> History:
@@ -254,27 +247,26 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
     over the training and validation sets (about 20 ms for the default MLP on digits).
     """
     if not (hasattr(optimizer, "step") and hasattr(optimizer, "current_lr")):
-        raise ValueError(f"optimizer must be an nnopt optimizer such as nnopt.Adam(lr=1e-3) "
-                         f"(or nnopt.make_optimizer(name, lr=...)), got {optimizer!r}")
+        raise invalid("optimizer", optimizer, "an nnopt optimizer such as nnopt.Adam(lr=1e-3) or "
+                                              "nnopt.make_optimizer(name, lr=...)")
     check_int("epochs", epochs, 0)
     X, y, X_val, y_val = _resolve_data(data, model)
     check_batch_size(batch_size)
-    clipper = _make_clipper(clip)
-    if divergence_factor is not None and not (divergence_factor > 1 and math.isfinite(divergence_factor)):
-        raise ValueError(f"divergence_factor must be a finite number > 1 or None, got {divergence_factor!r}")
+    clip_step = clipper(clip)
+    if divergence_factor is not None:
+        check_number("divergence_factor", divergence_factor, 1.0, low_open=True)
     early = None
     if patience is not None:
         check_int("patience", patience, 1)
-        if monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
-        if not (isinstance(min_delta, (int, float)) and 0 <= min_delta < math.inf):
-            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        check_choice("monitor", monitor, MONITORS)
+        check_nonneg("min_delta", min_delta)
         if monitor.startswith("val") and X_val is None:
-            raise ValueError(f"monitor={monitor!r} needs validation data; pass a Dataset or monitor='train_loss'")
+            raise invalid("monitor", monitor, "'train_loss' or 'train_acc' without validation data; "
+                                              f"{monitor!r} needs validation data: pass a Dataset")
         early = _Monitor(monitor, patience, min_delta, model.params)
     callbacks = list(callbacks)
     if not all(callable(cb) for cb in callbacks):
-        raise ValueError("callbacks must be a sequence of callables taking a StepInfo")
+        raise invalid("callbacks", callbacks, "a sequence of callables taking a StepInfo")
 
     history = History(optimizer=repr(optimizer))
     start = time.perf_counter()
@@ -317,13 +309,18 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
                 loss, grads = model.loss_and_grads(*batch)
                 if exploded(loss, "the minibatch loss"):
                     break
-                grads, norm = clipper(grads) if clipper else (grads, global_norm(grads))
+                norm = None
+                if clip_step is not None:
+                    grads, norm = clip_step(grads)
                 lr = optimizer.current_lr()
                 try:
                     optimizer.step(model.params, grads)
                 except FloatingPointError as err:      # nnopt.NonFiniteGradient
                     end(f"diverged at step {history.n_steps}: the gradient became non-finite ({err})", diverged=True)
                     break
+                if norm is None:                        # the optimizer measured it while checking finiteness
+                    norm = getattr(optimizer, "last_grad_norm", None)
+                    norm = global_norm(grads) if norm is None else norm
                 history.step_loss.append(loss)
                 history.step_lr.append(lr)
                 history.step_grad_norm.append(norm)

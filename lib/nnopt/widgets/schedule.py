@@ -1,0 +1,105 @@
+"""The schedule explorer: a learning-rate schedule's curve and what it does to minibatch SGD
+(``schedule_explorer`` and its static twin ``plot_schedule_experiment``)."""
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as W
+from matplotlib.figure import Figure
+
+from .. import plots, schedules
+from ..data import Dataset, cached_digits
+from ..experiments import schedule_comparison
+from ..models import SoftmaxRegression
+from .view import (STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, initial_values, log_slider,
+                   static_figure)
+
+__all__ = ["schedule_explorer", "plot_schedule_experiment", "ScheduleExplorer"]
+
+
+_SCHEDULE_L2 = 1e-2     # a regularised minimum: the minibatch noise does not vanish there
+
+
+def _softmax_regression(data: Dataset, seed: int) -> SoftmaxRegression:
+    return SoftmaxRegression(data.n_features, data.n_classes, l2=_SCHEDULE_L2)
+
+
+class _ScheduleView(View):
+    """Left: lr per step (schedule vs constant lr0); right: the training loss of both runs."""
+
+    def __init__(self, figure: Figure, data: Dataset | None = None):
+        super().__init__(figure)
+        self.data = cached_digits() if data is None else data
+        self.ax_lr, self.ax_loss = figure.subplots(1, 2)
+
+    def _show(self, schedule, lr0, drop, every, k, final_ratio, horizon, warmup_steps, epochs, batch_size):
+        sched = schedules.build_schedule(schedule, lr0, drop=drop, every=every, k=k, final_ratio=final_ratio,
+                                         horizon=horizon, warmup_steps=warmup_steps)
+        runs = {f"constant(lr={lr0:.3g})": schedules.constant(lr0), str(sched): sched}
+        results = schedule_comparison(runs, "sgd", data=self.data, seeds=(0,), model_fn=_softmax_regression,
+                                      epochs=epochs, batch_size=batch_size, progress=False)
+        histories = {label: results.histories(schedule=label)[0] for label in runs}
+        total = max(max(h.n_steps for h in histories.values()), 1)
+        self.ax_lr.clear()
+        plots.plot_schedules(runs, total, ax=self.ax_lr, title="learning rate per step")
+        self.ax_loss.clear()
+        plots.plot_history(histories, metrics=("train_loss",), x="step", axes=[self.ax_loss],
+                           title=f"SGD on softmax regression (L2 {_SCHEDULE_L2:g}), batch {batch_size}")
+
+
+def plot_schedule_experiment(schedule: str = "linear_decay", lr0: float = 1.0, drop: float = 0.5,
+                             every: int = 100, k: float = 0.01, final_ratio: float = 0.01,
+                             horizon: int = 400, warmup_steps: int = 0, epochs: int = 15,
+                             batch_size: int = 32, data: Dataset | None = None) -> Figure:
+    """Train L2-regularised softmax regression on ``data`` (default: digits) with minibatch SGD
+    twice -- with the schedule (see :func:`nnopt.schedules.build_schedule`) and with the constant ``lr0`` -- and
+    draw the learning rates and the training-loss curves. The minibatch gradient stays noisy at
+    the minimum, so a constant lr leaves SGD bouncing on a noise floor; a decaying lr lets it
+    settle."""
+    return static_figure(_ScheduleView, dict(schedule=schedule, lr0=lr0, drop=drop, every=every, k=k,
+                                       final_ratio=final_ratio, horizon=horizon, warmup_steps=warmup_steps,
+                                       epochs=epochs, batch_size=batch_size), data=data)
+
+
+class ScheduleExplorer(Explorer):
+    """:func:`plot_schedule_experiment` with controls; parameters the chosen schedule does
+    not use are disabled."""
+
+    def __init__(self, data: Dataset | None = None, **initial: Any):
+        d = initial_values(plot_schedule_experiment, initial)
+        controls = checked_controls(initial, lambda: {
+            "schedule": W.Dropdown(options=list(schedules.SCHEDULE_PARAMETERS), value=d["schedule"],
+                                   description="schedule", style=STYLE),
+            "lr0": log_slider(d["lr0"], 1e-4, 10.0, "initial lr ε₀ (log)"),
+            "drop": W.FloatSlider(value=d["drop"], min=0.05, max=1.0, step=0.05, description="drop factor γ",
+                                  style=STYLE, layout=WIDE),
+            "every": W.IntSlider(value=d["every"], min=1, max=1000, description="drop every (steps)",
+                                 style=STYLE, layout=WIDE, continuous_update=False),
+            "k": log_slider(d["k"], 1e-5, 1.0, "decay rate k (per step, log)"),
+            "final_ratio": log_slider(d["final_ratio"], 1e-4, 1.0, "final lr ε_τ / ε₀ (log)"),
+            "horizon": W.IntSlider(value=d["horizon"], min=1, max=5000, description="horizon τ (steps)",
+                                   style=STYLE, layout=WIDE, continuous_update=False),
+            "warmup_steps": W.IntSlider(value=d["warmup_steps"], min=0, max=1000,
+                                        description="warm-up (steps, 0 = none)", style=STYLE, layout=WIDE,
+                                        continuous_update=False),
+            "epochs": W.IntSlider(value=d["epochs"], min=0, max=100, description="epochs", style=STYLE,
+                                  layout=WIDE, continuous_update=False),
+            "batch_size": W.Dropdown(options=[1, 8, 32, 128, 512], value=d["batch_size"], description="batch size",
+                                     style=STYLE),
+        })
+        super().__init__(_ScheduleView(explorer_figure(_ScheduleView.figsize), data), controls)
+        controls["schedule"].observe(lambda change: self._enable(), names="value")
+        self._enable()
+        self.update()
+
+    def _enable(self) -> None:
+        used = schedules.SCHEDULE_PARAMETERS[self.controls["schedule"].value]
+        for name in ("drop", "every", "k", "final_ratio", "horizon"):
+            self.controls[name].disabled = name not in used
+
+
+def schedule_explorer(data: Dataset | None = None, **initial: Any) -> ScheduleExplorer:
+    """Choose a schedule and its parameters; see its lr curve and its effect on training
+    (keyword arguments as in :func:`plot_schedule_experiment`)."""
+    return ScheduleExplorer(data, **initial)
+
