@@ -20,7 +20,6 @@ ns_no_transpose_back           newton_schulz  a tall matrix returned transposed
 ns_no_eps                      newton_schulz  divides by ||G||_F without max(., eps)
 muon_no_orthogonalization      muon           the momentum itself is the update (no NS)
 muon_no_nesterov               muon           u = m (no Nesterov) although nesterov=True
-muon_nesterov_old_momentum     muon           u = (1 - mu) g + mu m with the *old* m
 muon_no_scale                  muon           no shape-dependent scale (s = 1)
 muon_scale_inverted            muon           s = sqrt(max(1, cols/rows))
 muon_coupled_decay             muon           ``g <- g + lambda theta`` (L2, coupled)
@@ -59,7 +58,6 @@ TABLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("ns_no_eps", "Newton-Schulz dividing by ||G||_F without the eps (0/0 on a zero matrix)", _NS, ("newton_schulz",)),
     ("muon_no_orthogonalization", "Muon without Newton-Schulz (the momentum is the update)", _MUON, ("muon",)),
     ("muon_no_nesterov", "Muon without Nesterov (u = m)", _MUON, ("muon",)),
-    ("muon_nesterov_old_momentum", "Nesterov with the old momentum (u from m before its update)", _MUON, ("muon",)),
     ("muon_no_scale", "Muon without the shape-dependent scale (s = 1)", _MUON, ("muon",)),
     ("muon_scale_inverted", "the shape scale inverted, sqrt(max(1, cols/rows))", _MUON, ("muon",)),
     ("muon_coupled_decay", "coupled weight decay (L2: g <- g + lambda theta)", _MUON, ("muon",)),
@@ -91,9 +89,8 @@ def muon_rule(s: State, th: np.ndarray, g: np.ndarray, lr: float, hp: Mapping[st
     mu, wd = hp.get("momentum", 0.95), hp.get("weight_decay", 0.1)
     if bug == "muon_coupled_decay":
         g = g + wd * th
-    old = s.get("m", np.zeros_like(th))
-    s["m"] = m = mu * old + (1 - mu) * g
-    u = (1 - mu) * g + mu * (old if bug == "muon_nesterov_old_momentum" else m)
+    s["m"] = m = mu * s.get("m", np.zeros_like(th)) + (1 - mu) * g
+    u = (1 - mu) * g + mu * m
     if not hp.get("nesterov", True) or bug == "muon_no_nesterov":
         u = m
     O = u if bug == "muon_no_orthogonalization" else newton_schulz(
