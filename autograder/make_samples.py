@@ -24,10 +24,13 @@ from pathlib import Path
 import nbformat
 
 from . import sample_answers as answers
+from . import sample_answers_lab4 as lab4
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-LAB1, LAB2, LAB3 = "lab1_sgd_momentum", "lab2_adaptive", "lab3_handson"
+LAB1, LAB2, LAB3, LAB4 = "lab1_sgd_momentum", "lab2_adaptive", "lab3_handson", "lab4_beyond_adam"
+LAB4_TESTS = ("test_lion", "test_lion_decay", "test_lion_momentum", "test_newton_schulz", "test_newton_schulz_edge",
+              "test_muon", "test_muon_shapes", "test_muon_decay")
 LAB1_TESTS = ("test_inverse_time", "test_sgd_constant", "test_sgd_schedule", "test_momentum", "test_momentum_more",
               "test_nesterov", "test_nesterov_more", "test_plot")
 
@@ -228,6 +231,17 @@ def lab2_with(**code: str) -> Callable[[], nbformat.NotebookNode]:
     return lambda: filled(LAB2, **code)
 
 
+def lab4_with(**code: str) -> Callable[[], nbformat.NotebookNode]:
+    return lambda: filled(LAB4, **code)
+
+
+def lab4_partial() -> nbformat.NotebookNode:
+    """Lion and Newton-Schulz done, Muon left as released."""
+    nb = filled(LAB4)
+    _cell(nb, "muon").source = _cell(released(LAB4), "muon").source
+    return nb
+
+
 def lab3_with(**code: str) -> Callable[[], nbformat.NotebookNode]:
     return lambda: filled(LAB3, **code)
 
@@ -313,6 +327,35 @@ SAMPLES = [
            LAB3, "stella", 7, "graded", "labelled straight lines instead of the validation curves (A3 fails); "
            "adam_updates runs nnopt's numpy Adam in a Python op, not symbolic (B1 and B2 fail)",
            fails=("test_curves", "test_adam_updates", "test_adam_updates_more", "test_theano_training")),
+    # Lab 4 (Beyond Adam)
+    Sample("alice_lab4_beyond_adam.ipynb", full(LAB4), LAB4, "alice", 11, "graded", "full marks"),
+    Sample("leo_lab4.ipynb", lambda: released(LAB4), LAB4, "leo", 0, "graded", "the released lab, untouched"),
+    Sample("bob/lab4_beyond_adam.ipynb", lab4_partial, LAB4, "bob", 7, "graded",
+           "Lion (4) and Newton-Schulz (3) right; Muon not done"),
+    Sample("dave_lab4.ipynb", lab4_with(lion=lab4.DELEGATING_LION, newton_schulz=lab4.DELEGATING_NEWTON_SCHULZ,
+                                        muon=lab4.DELEGATING_MUON), LAB4, "dave", 0, "graded",
+           "delegates to nnopt (nnopt.Lion through a saved Optimizer.step, nnopt's newton_schulz under "
+           "another name, a subclass of nnopt.Muon): withheld at autograde", flagged=True, fails=LAB4_TESTS),
+    Sample("tom_lab4.ipynb", lab4_with(newton_schulz=lab4.TORCH_NEWTON_SCHULZ, muon=lab4.TORCH_MUON), LAB4, "tom",
+           4, "graded", "Newton-Schulz and Muon copied from torch.optim.Muon (torch is absent at autograde); "
+           "Lion honest (4)", flagged=True, fails=LAB4_TESTS[3:]),
+    Sample("vince_lab4.ipynb", lab4_with(lion=lab4.PATCHED_HELPERS, newton_schulz=lab4.STUB_NEWTON_SCHULZ,
+                                         muon=lab4.STUB_MUON), LAB4, "vince", 0, "graded",
+           "stub answers; the check helpers (grading, checks, matrices) and np.allclose monkeypatched",
+           flagged=True, fails=LAB4_TESTS),
+    Sample("bea_lab4.ipynb", lab4_with(lion=lab4.SWAPPED_BETAS_LION, muon=lab4.UNSCALED_MUON), LAB4, "bea", 6,
+           "graded", "Lion with beta1 and beta2 swapped (all Lion tests fail), Newton-Schulz right (3), Muon "
+           "without the shape scale: the tall matrices fail, the wide ones pass (3)",
+           bugs=("lion_betas_swapped", "muon_no_scale"),
+           fails=("test_lion", "test_lion_decay", "test_lion_momentum", "test_muon_shapes")),
+    Sample("cal_lab4.ipynb", lab4_with(lion=lab4.COUPLED_DECAY_LION, newton_schulz=lab4.UNNORMALISED_NS), LAB4,
+           "cal", 1, "graded", "Lion with coupled weight decay (only the test without decay passes, 1), "
+           "Newton-Schulz without the normalisation (Muon, which uses it, fails too)",
+           bugs=("lion_coupled_decay", "ns_no_normalisation"), fails=("test_lion", "test_lion_decay") + LAB4_TESTS[3:]),
+    Sample("olga_lab4.ipynb", lab4_with(lion=lab4.IN_PLACE_LION, newton_schulz=lab4.RIGHT_GRAM_NS,
+                                        muon=lab4.LERP_MUON), LAB4, "olga", 11, "graded",
+           "correct but different: Lion in place with a lerp, Newton-Schulz with X^T X on the right "
+           "and no transpose, Muon with lerps and the scale as sqrt(max(rows, cols)/cols)"),
 ]
 
 

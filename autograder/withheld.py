@@ -16,6 +16,9 @@ back on), absent. :data:`WITHHELD` lists, per lab, what that means:
   lectures hold implementations too) and the ``__pycache__`` folders next to replaced files
   (a stale ``.pyc`` is the original code).
 
+**Lab 4** withholds Lion, Newton-Schulz, Muon and Schedule-Free, and hides ``lion_pytorch`` and
+``schedulefree`` (test extras that implement them) besides torch.
+
 **Lab 3** uses nnopt's trainer and optimizers legitimately in Part A, so they stay; what
 it grades there is verified numerically by re-running every reported row. Its Theano Adam
 has no implementation anywhere to withhold (no Theano optimizer library is installed); it is
@@ -44,9 +47,11 @@ from pathlib import Path
 
 from nbgrader.preprocessors import Execute
 
-_OPTIMIZER_CODE = ("SGD", "Momentum", "_LookAhead", "Nesterov", "AdaGrad", "_RMSMixin", "RMSProp", "RMSPropNesterov",
-                   "AdaDelta", "Adam", "AdamW", "AMSGrad", "Adamax", "Nadam", "make_optimizer",
-                   "_axpy", "_ema", "_rms")
+# The optimizers of Labs 1-2 and everything that builds them by name, in the modules they live in.
+_OPTIMIZER_CODE = {"optimizers.py": ("SGD", "Momentum", "_LookAhead", "Nesterov", "AdaGrad", "_RMSMixin", "RMSProp",
+                                     "RMSPropNesterov", "AdaDelta", "Adam"),
+                   "adam_variants.py": ("_Betas", "AdamW", "AMSGrad", "Adamax", "Nadam"),
+                   "optimizer_base.py": ("make_optimizer",)}
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,20 @@ class Withheld:
     modules: tuple[str, ...] = ("sklearn.neural_network._stochastic_optimizers", "sklearn.neural_network.tests")
 
 
-_GRADER = {"grading/reference.py": None, "grading/variants.py": None}
+_GRADER = {"grading/reference.py": None, "grading/variants.py": None, "grading/variants_beyond.py": None}
 WITHHELD: dict[str, Withheld] = {
-    "lab1_sgd_momentum": Withheld({**_GRADER, "optimizers.py": _OPTIMIZER_CODE, "schedules.py": ("inverse_time",)}),
-    "lab2_adaptive": Withheld({**_GRADER, "optimizers.py": _OPTIMIZER_CODE,
+    "lab1_sgd_momentum": Withheld({**_GRADER, **_OPTIMIZER_CODE, "schedules.py": ("inverse_time",)}),
+    "lab2_adaptive": Withheld({**_GRADER, **_OPTIMIZER_CODE,
                                "clipping.py": ("clip_by_value", "clip_by_global_norm", "global_norm")}),
     "lab3_handson": Withheld({**_GRADER, "grading/symbolic.py": ("softmax_reference",)}),
+    # Lab 4 grades Lion, Newton-Schulz and Muon (and offers Schedule-Free SGD): their code, the
+    # factory that builds them by name, and the packages holding other implementations
+    # (torch.optim.Muon, lion_pytorch, schedulefree) are absent.
+    "lab4_beyond_adam": Withheld({**_GRADER, "optimizers_modern.py": ("Lion", "_ScheduleFree", "ScheduleFreeSGD",
+                                                                      "ScheduleFreeAdamW"),
+                                  "optimizers_matrix.py": ("newton_schulz", "Muon"),
+                                  "optimizer_base.py": ("make_optimizer",)},
+                                 packages=("torch", "functorch", "lion_pytorch", "schedulefree")),
 }
 RECORD_ENV = "NNOPT_GRADING_MODE"
 

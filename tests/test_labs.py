@@ -35,8 +35,8 @@ def _released(lab: str) -> nbformat.NotebookNode:
     return nbformat.read(str(COURSE.released(lab)), as_version=4)
 
 
-def test_there_are_three_labs():
-    assert LABS == ["lab1_sgd_momentum", "lab2_adaptive", "lab3_handson"]
+def test_there_are_four_labs():
+    assert LABS == ["lab1_sgd_momentum", "lab2_adaptive", "lab3_handson", "lab4_beyond_adam"]
     assert all(COURSE.released(lab).is_file() for lab in LABS)
 
 

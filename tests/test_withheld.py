@@ -14,7 +14,7 @@ from autograder import make_samples, withheld
 
 REPO = Path(__file__).resolve().parents[1]
 NNOPT = REPO / "lib" / "nnopt"
-LAB1, LAB2, LAB3 = make_samples.LAB1, make_samples.LAB2, make_samples.LAB3
+LAB1, LAB2, LAB3, LAB4 = make_samples.LAB1, make_samples.LAB2, make_samples.LAB3, make_samples.LAB4
 
 PROBE = r'''
 import json, sys
@@ -41,6 +41,14 @@ ATTEMPTS = {
     "checks": "__import__('nnopt.grading').grading.check_trajectory.__name__",
     "surfaces": "__import__('nnopt.surfaces').surfaces.get('quadratic').grad([1.0, 1.0]).tolist()",
     "mode": "__import__('os').environ['NNOPT_GRADING_MODE']",
+    "lion": "__import__('nnopt').Lion(lr=0.1)",
+    "muon": "__import__('nnopt').Muon(lr=0.1)",
+    "newton_schulz": "__import__('nnopt.optimizers_matrix').optimizers_matrix.newton_schulz(__import__('numpy').eye(2))",
+    "schedulefree_sgd": "__import__('nnopt').ScheduleFreeSGD(lr=0.1)",
+    "variants_beyond": "__import__('nnopt.grading.variants_beyond')",
+    "lion_pytorch": "__import__('lion_pytorch')",
+    "schedulefree": "__import__('schedulefree')",
+    "matrix_check": "__import__('nnopt.grading').grading.check_matrix_function.__name__",
 }
 
 
@@ -58,17 +66,19 @@ def _assert_withheld(results: dict[str, str], lab: str, names: list[str]) -> Non
             (name, results[name])
 
 
-def test_a_stub_keeps_the_names_but_not_the_code():
+def test_a_stub_keeps_the_names_but_not_the_code(monkeypatch):
+    from nnopt import optimizer_base
+    monkeypatch.setattr(optimizer_base, "OPTIMIZERS", {})   # the stub's classes register their names again
     source = (NNOPT / "optimizers.py").read_text()
-    stub = withheld.stub_source(source, ("Momentum", "_axpy", "make_optimizer"), "nnopt.optimizers", LAB1)
-    namespace: dict = {}
+    stub = withheld.stub_source(source, ("Momentum", "denominator"), "nnopt.optimizers", LAB1)
+    namespace: dict = {"__name__": "nnopt.optimizers", "__package__": "nnopt"}     # its relative imports work
     exec(compile(stub, "stub", "exec"), namespace)                       # noqa: S102 -- generated code
     assert namespace["Momentum"].name == "momentum" and namespace["Momentum"].slots == ("v",)
     assert issubclass(namespace["Momentum"], namespace["Optimizer"])
     with pytest.raises(namespace["WithheldError"], match="nnopt.optimizers.Momentum is not installed while lab1"):
         namespace["Momentum"](0.1)
-    with pytest.raises(namespace["WithheldError"], match="make_optimizer"):
-        namespace["make_optimizer"]("sgd", lr=0.1)
+    with pytest.raises(namespace["WithheldError"], match="denominator"):
+        namespace["denominator"](1.0, 1e-8, True)
     assert namespace["SGD"](0.1).lr == 0.1, "classes not listed keep their code"
     momentum = stub[stub.index("class Momentum"):stub.index("class _LookAhead")]
     assert "_update" not in momentum and "v *=" not in momentum, momentum
@@ -85,14 +95,15 @@ def test_every_lab_has_a_list_and_unknown_labs_are_refused(tmp_path):
         withheld.mounts("lab9", tmp_path)
 
 
-@pytest.mark.parametrize("lab", [LAB1, LAB2, LAB3])
+@pytest.mark.parametrize("lab", [LAB1, LAB2, LAB3, LAB4])
 def test_mounts_name_what_to_replace_and_hide(lab, tmp_path):
     m = withheld.mounts(lab, tmp_path)
     targets = {r.target: r.source for r in m.replace}
     assert all(src.is_file() or (src / "__init__.py").is_file() for src in targets.values())
     assert all(t.exists() for t in targets), "only existing paths are replaced"
     assert NNOPT / "grading" / "reference.py" in targets and NNOPT / "grading" / "variants.py" in targets
-    assert (NNOPT / "optimizers.py" in targets) == (lab != LAB3), "Lab 3's Part A uses nnopt's optimizers"
+    assert (NNOPT / "optimizers.py" in targets) == (lab in (LAB1, LAB2)), "Lab 3's Part A uses nnopt's optimizers"
+    assert (NNOPT / "optimizers_matrix.py" in targets) == (lab == LAB4), "Lab 4 grades Muon and Newton-Schulz"
     assert any(t.name == "torch" for t in targets)
     hide = set(m.hide)
     assert {REPO / "solutions", REPO / "tests", REPO / "lectures", REPO / "autograder", REPO / ".git"} <= hide
@@ -116,6 +127,14 @@ def test_without_a_sandbox_the_overlay_withholds_what_is_imported(tmp_path):
     lab3 = _probe([], {**os.environ, **withheld.overlay(LAB3, tmp_path / "3")})
     assert lab3["adam"].startswith("ok") and lab3["make_optimizer"].startswith("ok"), "Part A trains with them"
     _assert_withheld(lab3, LAB3, ["reference", "torch"])
+
+
+def test_lab4_withholds_lion_muon_newton_schulz_and_their_packages(tmp_path):
+    lab4 = _probe([], {**os.environ, **withheld.overlay(LAB4, tmp_path / "4")})
+    _assert_withheld(lab4, LAB4, ["lion", "muon", "newton_schulz", "schedulefree_sgd", "make_optimizer", "reference",
+                                  "variants", "variants_beyond", "torch", "lion_pytorch", "schedulefree"])
+    assert lab4["adam"].startswith("ok") and lab4["momentum"].startswith("ok"), "Lab 4 does not grade Labs 1-2's"
+    assert lab4["matrix_check"] == "ok: 'check_matrix_function'" and lab4["mode"] == "ok: 'record'"
 
 
 def _bwrap() -> str:

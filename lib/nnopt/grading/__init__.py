@@ -32,6 +32,7 @@ module              holds
 ``answers``         running student code in the kernel and turning results into numbers
 ``record``          the record format (mimetype ``application/vnd.nnopt.answer+json``), the modes
 ``checks``          the checks of Labs 1-2: trajectories, gradient sequences, schedules, clipping
+``matrices``        Lab 4: a function of a matrix (Newton-Schulz) on given matrices
 ``training``        Lab 3 Part A: reproducible training rows and the benchmark
 ``figures``         figures checked by their plotted data
 ``symbolic``        Lab 3 Part B: Theano updates and the softmax regression
@@ -41,6 +42,7 @@ module              holds
 ``compare``         dtype-aware tolerances and step-by-step messages
 ``reference``       expected values from nnopt's implementations (withheld in the sandbox)
 ``variants``        the table of known wrong variants, for diagnosis (withheld in the sandbox)
+``variants_beyond`` Lab 4's wrong variants: Lion, Newton-Schulz, Muon (withheld in the sandbox)
 ``client``          the reference process that gives instant feedback (student mode)
 ==================  =============================================================================
 """
@@ -51,6 +53,7 @@ from .checks import (check_clipping, check_schedule, check_sequence, check_traje
                      compare_schedule, compare_sequence, compare_trajectory)
 from .client import REFERENCE_FAILURE, connect
 from .figures import check_curves_figure, check_trajectory_figure
+from .matrices import check_matrix_function, compare_matrix_function
 from .record import MIMETYPE
 from .spec import GradingError, ScheduleSpec, schedule
 from .symbolic import check_softmax_theano, check_theano_updates, compare_theano_updates, theano_path
@@ -61,6 +64,6 @@ __all__ = [
     "check_trajectory", "compare_trajectory", "check_sequence", "compare_sequence",
     "check_schedule", "compare_schedule", "check_clipping", "compare_clipping",
     "check_run_strategy", "compare_run_strategy", "check_benchmark",
-    "check_trajectory_figure", "check_curves_figure",
+    "check_trajectory_figure", "check_curves_figure", "check_matrix_function", "compare_matrix_function",
     "check_theano_updates", "compare_theano_updates", "check_softmax_theano", "theano_path",
 ]

@@ -32,7 +32,7 @@ _dumps = json.dumps
 BOUND = 1e6
 #: nnopt functions an answer may not call while it is checked (clear message at once;
 #: during autograde they are absent altogether, see ``autograder.withheld``).
-REFERENCE_FUNCTIONS = ("clip_by_global_norm", "clip_by_value", "global_norm")
+REFERENCE_FUNCTIONS = ("clip_by_global_norm", "clip_by_value", "global_norm", "newton_schulz")
 
 
 @contextmanager
@@ -51,7 +51,7 @@ def references_blocked() -> Iterator[None]:
     0 at autograde, where the lab's references are not installed at all.
     """
     import nnopt
-    from .. import clipping, optimizers
+    from .. import clipping, optimizers, optimizers_matrix
 
     def tripwire(name: str) -> Callable[..., Any]:
         def blocked(*args: Any, **kwargs: Any) -> Any:
@@ -61,7 +61,7 @@ def references_blocked() -> Iterator[None]:
         return blocked
 
     targets = [(optimizers.Optimizer, "step", "optimizers (Optimizer.step)")]
-    for module in (clipping, nnopt):
+    for module in (clipping, optimizers_matrix, nnopt):
         targets += [(module, fn, fn) for fn in REFERENCE_FUNCTIONS if fn in vars(module)]
     saved = [(obj, attr, vars(obj)[attr]) for obj, attr, _ in targets]
     try:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import checks, figures, symbolic, training
+from . import checks, figures, matrices, symbolic, training
 from .spec import Spec, bind, schedule
 
 #: check kind -> (check function, number of leading arguments that are the student's objects)
@@ -33,6 +33,7 @@ CHECKS: dict[str, tuple[Callable[..., Any], int]] = {
     "trajectory_figure": (figures.check_trajectory_figure, 1),
     "curves_figure": (figures.check_curves_figure, 2),
     "theano_updates": (symbolic.check_theano_updates, 1), "softmax_theano": (symbolic.check_softmax_theano, 1),
+    "matrix_function": (matrices.check_matrix_function, 1),
 }
 
 

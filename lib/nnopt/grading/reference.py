@@ -22,7 +22,10 @@ LAB_FLAGS = {"adamw": {"eps_inside_sqrt": True}}
 #: Display names of the references, for messages ("your Adam matches ...").
 NAMES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "AdaGrad",
          "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW", "inverse_time": "inverse_time",
-         "clip_by_global_norm": "clip_by_global_norm"}
+         "clip_by_global_norm": "clip_by_global_norm", "lion": "Lion", "muon": "Muon",
+         "newton_schulz": "Newton-Schulz", "schedulefree_sgd": "ScheduleFreeSGD"}
+#: Matrix functions a ``matrix_function`` check may name (Lab 4), in ``nnopt.optimizers_matrix``.
+MATRIX_FUNCTIONS = ("newton_schulz",)
 
 Step = Callable[[np.ndarray, np.ndarray], np.ndarray]   # (theta, grad) -> new theta
 
@@ -110,6 +113,18 @@ def clipping_case(reference: str, case: list, dtype: str) -> tuple[list[np.ndarr
     arrays, threshold = case_arrays(case, dtype)
     clipped, norm = getattr(clipping, reference)(arrays, threshold)
     return [np.asarray(c, dtype=float) for c in clipped], float(norm)
+
+
+def matrix_function(name: str, G: np.ndarray, kwargs: Mapping[str, Any]) -> np.ndarray:
+    """``nnopt``'s matrix function ``name(G, **kwargs)`` (Lab 4: Newton-Schulz)."""
+    from .. import optimizers_matrix
+    if name not in MATRIX_FUNCTIONS:
+        raise ValueError(f"Invalid matrix function: {name!r} (expected one of {', '.join(MATRIX_FUNCTIONS)})")
+    fn = getattr(optimizers_matrix, name)
+    if "coefficients" in kwargs:
+        kwargs = {**kwargs, "coefficients": tuple(kwargs["coefficients"])}
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(G, **kwargs), dtype=float)
 
 
 def case_arrays(case: list, dtype: str) -> tuple[list[np.ndarray], float]:

@@ -123,6 +123,8 @@ class Spec:
             return text
         if self.kind == "schedule":
             return f"{call_label(a['reference'], a['kwargs'])} at {len(a['ts'])} values of t"
+        if self.kind == "matrix_function":
+            return f"{call_label(a['reference'], a['kwargs'] or {})} on {len(a['cases'])} matrix case(s) ({a['dtype']})"
         if self.kind == "clipping":
             return f"{a['reference']} on {len(a['cases'])} case(s) ({a['dtype']})"
         shown = {k: v for k, v in a.items() if not isinstance(v, (list, dict)) or len(str(v)) < 60}

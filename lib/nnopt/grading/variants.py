@@ -38,6 +38,9 @@ clip_always                 clip_by_global_norm        rescales even below max_n
 clip_in_place               clip_by_global_norm        modifies its input
 float32                     every optimizer            float32 accumulation
 ==========================  =========================  ========================================
+
+Lab 4's variants (Lion, Newton-Schulz, Muon) are listed in :mod:`.variants_beyond` and added
+to the table here.
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from .reference import Step, learning_rate
+from .variants_beyond import TABLE as BEYOND_ADAM, lion_rule, muon_rule, newton_schulz_variant
 
 State = dict[str, Any]
 
@@ -120,6 +124,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("float32", "the reference computed in float32 (float32 accumulation)",
             "some state or result is float32 (np.zeros(..., dtype=np.float32), astype(np.float32)); "
             "keep the dtype of theta and grad", _OPTIMIZERS),
+    *(Variant(*row) for row in BEYOND_ADAM),
 )
 BY_KEY = {v.key: v for v in VARIANTS}
 
@@ -187,7 +192,8 @@ def _adam(s: State, th, g, lr, hp, bug):
 
 
 _RULES = {"sgd": lambda s, th, g, lr, hp, bug: th - lr * g, "momentum": _momentum,
-          "nesterov": _nesterov, "adagrad": _adagrad, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adam}
+          "nesterov": _nesterov, "adagrad": _adagrad, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adam,
+          "lion": lion_rule, "muon": muon_rule}
 
 
 def rule(reference: str, hp: Mapping[str, Any], bug: str | None = None) -> Step:
@@ -234,6 +240,11 @@ def schedule(bug: str, kwargs: Mapping[str, Any], ts: list[int]) -> np.ndarray |
     if bug == "schedule_precedence":
         return np.array([lr0 / 1 + k * t for t in ts])
     return None
+
+
+def matrix_function(bug: str, G: np.ndarray, kwargs: Mapping[str, Any]) -> np.ndarray | None:
+    """The result of a matrix function written with ``bug`` (None if ``bug`` is not one of its bugs)."""
+    return newton_schulz_variant(bug, G, kwargs)
 
 
 def clipping(bug: str, arrays: list[np.ndarray], max_norm: float) -> tuple[list[np.ndarray], float | None] | None:

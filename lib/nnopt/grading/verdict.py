@@ -23,9 +23,10 @@ Judge = Callable[[Spec, dict[str, Any], Context], Verdict]
 
 
 def _judges() -> dict[str, Judge]:
-    from . import figures, symbolic, training
+    from . import figures, matrices, symbolic, training
     return {"trajectory": _judge_path, "sequence": _judge_path, "schedule": _judge_schedule,
-            "clipping": _judge_clipping, **figures.JUDGES, **training.JUDGES, **symbolic.JUDGES}
+            "clipping": _judge_clipping, **figures.JUDGES, **training.JUDGES, **symbolic.JUDGES,
+            **matrices.JUDGES}
 
 
 def judge(payload: Any, context: Context | None = None, expected: Spec | None = None) -> Verdict:
@@ -62,7 +63,8 @@ def _judge_path(spec: Spec, answer: dict[str, Any], context: Context) -> Verdict
     args = spec.args
     dtype = args.get("dtype", "float64")
     tol = compare.tolerance(dtype)
-    mine = list(numbers(answer, "path", ndim=2))
+    points = numbers(answer, "path")                        # (steps + 1, *shape of theta)
+    mine = list(points) if points.ndim >= 2 else []
     start = reference.start_of(args)
     if not mine or mine[0].shape != start.shape:
         raise AnswerError(f"points of shape {mine[0].shape if mine else None}, expected {start.shape}")
