@@ -30,7 +30,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Unicode
 
-from . import output_limits, sandbox_hooks
+from . import output_limits, withheld
 from .sandbox import OPT_OUT_WARNING, Sandbox, SandboxUnavailable
 
 #: nbclient settings handed to the executor inside the sandbox (JSON-serialisable traits).
@@ -107,7 +107,7 @@ class SandboxedExecute(Execute):
         if not sandbox.enabled:
             self.log.warning(OPT_OUT_WARNING)
             with tempfile.TemporaryDirectory(prefix="nnopt-overlay-") as tmp, \
-                    _environ({**sandbox.grading_variables(lab), **sandbox_hooks.overlay(lab, Path(tmp))}):
+                    _environ({**sandbox.grading_variables(lab), **withheld.overlay(lab, Path(tmp))}):
                 out = ExecutePreprocessor.preprocess(self, nb, resources, km=km)
             self._report(**base, status="ok", reason="", seconds=0.0, inner_seconds=0.0, truncated_cells=[])
             return out

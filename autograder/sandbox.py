@@ -58,7 +58,7 @@ import psutil
 from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from . import output_limits, sandbox_hooks as hooks, sandbox_mounts as mounts
+from . import output_limits, sandbox_mounts as mounts, withheld
 
 HERE = Path(__file__).resolve().parent
 GiB, MiB = 1 << 30, 1 << 20
@@ -331,8 +331,10 @@ class Sandbox(LoggingConfigurable):
             workdir = staging / "withheld"
             workdir.mkdir(mode=0o755)
             workdir.chmod(0o755)
-            more_hidden, more_replaced, more_env = hooks.withheld(lab, workdir)
-            env = {**self.kernel_environment(lab), **more_env}
+            kept_out = withheld.mounts(lab, workdir)       # the lab's references (issue 16)
+            more_hidden = list(kept_out.hide)
+            more_replaced = {r.target: r.source for r in kept_out.replace}
+            env = {**self.kernel_environment(lab), **kept_out.env}
             job = {"notebook": name, "workdir": str(mounts.WORK), "limits": self.limits(), "env": env,
                    "executor": dict(executor),
                    "output": {"cell_bytes": self.cell_output_limit, "notebook_bytes": self.notebook_output_limit,

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from autograder import class_report, make_samples, pipeline
+from autograder.course import NBGRADER_MAIN, nbgrader_environment
 
 REPO = Path(__file__).resolve().parents[1]
 CHOSEN = [s for s in make_samples.SAMPLES
@@ -30,8 +31,8 @@ def autograded(tmp_path_factory):
         nbformat.write(s.make(), str(path))
     logs = {}
     for lab in labs:
-        out = subprocess.run([sys.executable, "-c", pipeline.NBGRADER_MAIN, "autograde", lab, "--force",
-                              "--ExecutePreprocessor.timeout=120"], cwd=course.root, env=pipeline._environment(),
+        out = subprocess.run([sys.executable, "-c", NBGRADER_MAIN, "autograde", lab, "--force",
+                              "--ExecutePreprocessor.timeout=120"], cwd=course.root, env=nbgrader_environment(),
                              capture_output=True, text=True, timeout=3000)
         logs[lab] = out.stdout + out.stderr
         assert out.returncode == 0, logs[lab][-3000:]

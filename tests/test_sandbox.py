@@ -245,7 +245,8 @@ def test_the_sandbox_works_for_an_unprivileged_grader():
                   "sorted(os.listdir(\"/\")))')], metadata={'kernelspec': {'name': 'python3', "
                   "'display_name': 'P', 'language': 'python'}})\n"
                   f"box = Sandbox(extra_env={json.dumps(machine.tool_env)})\n"
-                  "r = box.run(nb, lab='lab1', name='p.ipynb', executor={t: getattr(pp, t) for t in EXECUTOR_TRAITS})\n"
+                  f"r = box.run(nb, lab={LAB1!r}, name='p.ipynb', "
+                  "executor={t: getattr(pp, t) for t in EXECUTOR_TRAITS})\n"
                   "print(json.dumps([r.status, r.reason, r.notebook and r.notebook['cells'][0]['outputs'], r.log[-2000:]]))\n")
         proc = machine.run(grader, str(machine.bin / "python"), "-c", script)
         status, reason, outputs, log = json.loads(proc.stdout.strip().splitlines()[-1])

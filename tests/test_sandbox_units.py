@@ -221,22 +221,3 @@ def test_the_line_limit_never_drops_stderr_or_the_byte_notes():
 
 
 # ----------------------------------------------------------------- the hook of issue 16
-def test_the_withheld_hook_is_read_in_each_of_its_shapes(tmp_path, monkeypatch):
-    import importlib.machinery
-    import importlib.util
-    from types import SimpleNamespace
-
-    from autograder import sandbox_hooks
-    assert sandbox_hooks.withheld("lab1", tmp_path) == ([], {}, {})            # no module: nothing
-    assert sandbox_hooks.overlay("lab1", tmp_path) == {}
-    module = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(sandbox_hooks.MODULE, None))
-    monkeypatch.setitem(sys.modules, sandbox_hooks.MODULE, module)
-    a, b = Path("/x/a.py"), Path("/y/b.py")
-    module.mounts = lambda lab, workdir: SimpleNamespace(
-        hide=(a,), replace=(SimpleNamespace(target=a, source=b),), env={"NNOPT_LAB": lab})
-    assert sandbox_hooks.withheld("lab1", tmp_path) == ([a], {a: b}, {"NNOPT_LAB": "lab1"})
-    module.mounts = lambda lab, workdir: ([a], [(a, b)])
-    assert sandbox_hooks.withheld("lab1", tmp_path) == ([a], {a: b}, {})
-    assert sandbox_hooks.overlay("lab1", tmp_path) == {}                       # no overlay function
-    module.overlay = lambda lab, workdir: {"PYTHONPATH": str(workdir)}
-    assert sandbox_hooks.overlay("lab1", tmp_path) == {"PYTHONPATH": str(tmp_path)}
