@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 
+from .attacks_withheld import CODE as WITHHELD_CODE
 from .make_samples import LAB1, filled, released
 
 HERE = Path(__file__).resolve().parent
@@ -373,6 +374,8 @@ ATTACKS = [
     Attack("user-namespace", "creates a user namespace (kernel attack surface)"),
     Attack("plant-code", "writes sitecustomize.py / nnopt modules for the next submissions"),
     Attack("symlink-escape", "relative paths and symlinks out of its work folder"),
+    Attack("reach-withheld", "reaches the withheld references through pickle, site-packages, __pycache__, "
+           "the distribution's files and /proc/self/root"),
     Attack("mallory-intake", "a file named alice_lab1.ipynb in Mallory's folder, to replace Alice's "
            "submission", file="alice_lab1.ipynb", unfilled=True),
 ]
@@ -389,7 +392,8 @@ def notebook(attack: Attack) -> nbformat.NotebookNode:
     if attack.student == "script-in-feedback":
         cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_answer")
         cell.source = MARKDOWN_SCRIPT
-    nb.cells.append(nbformat.v4.new_code_cell(PRELUDE + CODE[attack.student], id=f"attack-{attack.student}"))
+    code = {**CODE, **WITHHELD_CODE}[attack.student]
+    nb.cells.append(nbformat.v4.new_code_cell(PRELUDE + code, id=f"attack-{attack.student}"))
     return nb
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 from . import sample_answers as answers
+from . import sample_answers_attacks as attacks
 from . import sample_answers_lab4 as lab4
 
 HERE = Path(__file__).resolve().parent
@@ -260,6 +261,7 @@ class Sample:
     flagged: bool = False        # the static scan must flag it
     bugs: tuple[str, ...] = ()   # wrong variants the grader must diagnose (nnopt.grading.variants)
     fails: tuple[str, ...] = ()  # test cells that must score 0 (the items a cheat cheats)
+    open_hole: str = ""          # the cheat still wins: the tests mark it xfail(strict=True) with this reason
 
 
 SAMPLES = [
@@ -327,6 +329,23 @@ SAMPLES = [
            LAB3, "stella", 7, "graded", "labelled straight lines instead of the validation curves (A3 fails); "
            "adam_updates runs nnopt's numpy Adam in a Python op, not symbolic (B1 and B2 fail)",
            fails=("test_curves", "test_adam_updates", "test_adam_updates_more", "test_theano_training")),
+    Sample("bram_lab3.ipynb", lab3_with(adam_updates=attacks.SGD_UPDATES, train_softmax=attacks.PICKLED_ADAM_SOFTMAX),
+           LAB3, "bram", 8, "graded", "plain SGD as adam_updates (B1 fails); the softmax trained by nnopt's numpy "
+           "Adam reached as np.lib.format.pickle.loads(b'cnnopt\\nAdam\\n.') (B2 must fail)",
+           fails=("test_adam_updates", "test_adam_updates_more", "test_theano_training"),
+           open_hole="sourcecheck allows any attribute chain under np/T/theano: np.lib.format.pickle and np.sys "
+                     "reach nnopt.Adam (Lab 3 keeps it), so B2 scores 3 without a working adam_updates"),
+    Sample("cora_lab3.ipynb", lab3_with(adam_updates=attacks.SGD_UPDATES,
+                                        train_softmax=attacks.SYS_MODULES_ADAM_SOFTMAX),
+           LAB3, "cora", 8, "graded", "plain SGD as adam_updates (B1 fails); the softmax trained by nnopt's numpy "
+           "Adam reached as np.sys.modules['nnopt'].Adam (B2 must fail)",
+           fails=("test_adam_updates", "test_adam_updates_more", "test_theano_training"),
+           open_hole="sourcecheck allows any attribute chain under np/T/theano: np.sys.modules reaches nnopt.Adam"),
+    Sample("dina_lab3.ipynb", lab3_with(train_softmax=attacks.NUMPY_INLINE_SOFTMAX), LAB3, "dina", 12, "graded",
+           "the softmax trained by a numpy Adam written inline; the compiled Theano function is never called "
+           "(B2 must fail: it is not trained with Theano)", fails=("test_theano_training",),
+           open_hole="the static check only requires theano.function(..., updates=adam_updates(...)) to appear; "
+                     "numbers cannot tell numpy from Theano, and nothing checks the compiled function is used"),
     # Lab 4 (Beyond Adam)
     Sample("alice_lab4_beyond_adam.ipynb", full(LAB4), LAB4, "alice", 11, "graded", "full marks"),
     Sample("leo_lab4.ipynb", lambda: released(LAB4), LAB4, "leo", 0, "graded", "the released lab, untouched"),
@@ -382,7 +401,8 @@ def build(target: Path = HERE / "samples") -> list[Path]:
 def expected() -> dict[str, dict[str, object]]:
     """``"<lab>/<student>" -> {auto_score, status, why, flagged, bugs, fails}`` for the tests."""
     return {f"{s.lab}/{s.student}": {"auto_score": s.auto_score, "status": s.status, "why": s.why,
-                                     "flagged": s.flagged, "bugs": list(s.bugs), "fails": list(s.fails)}
+                                     "flagged": s.flagged, "bugs": list(s.bugs), "fails": list(s.fails),
+                                     **({"open_hole": s.open_hole} if s.open_hole else {})}
             for s in SAMPLES}
 
 

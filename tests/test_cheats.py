@@ -46,8 +46,14 @@ def _scores(course: pipeline.Course, lab: str, student: str) -> dict[str, float]
         return {g.name: g.auto_score for g in nb.grades if g.name != "written_answer"}
 
 
+def _param(sample: make_samples.Sample):
+    """A sample whose cheat still wins is an expected failure until its hole is closed."""
+    marks = [pytest.mark.xfail(strict=True, reason=sample.open_hole)] if sample.open_hole else []
+    return pytest.param(sample, marks=marks, id=f"{sample.lab}/{sample.student}")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sample", CHOSEN, ids=[f"{s.lab}/{s.student}" for s in CHOSEN])
+@pytest.mark.parametrize("sample", [_param(s) for s in CHOSEN])
 def test_each_sample_scores_as_expected_item_by_item(sample, autograded):
     course, logs = autograded
     scores = _scores(course, sample.lab, sample.student)

@@ -101,6 +101,8 @@ def test_every_sample_keeps_its_exact_score(piped):
     course, report, _, _ = piped
     rows = _rows(course)
     for key, want in make_samples.expected().items():
+        if want.get("open_hole"):
+            continue                     # test_open_holes_still_win_points
         row = rows[key]
         assert float(row["auto_score"]) == want["auto_score"], (key, row, want["why"])
         assert row["status"].split(":")[0] == want["status"], (key, row)
@@ -108,6 +110,17 @@ def test_every_sample_keeps_its_exact_score(piped):
     alice = rows[f"{LAB1}/alice"]
     assert alice["needs_manual_grade"] == "True" and float(alice["max_score"]) == 18
     assert "assigns np.allclose" in rows[f"{LAB1}/mallory"]["flags"]
+
+
+OPEN = [s for s in make_samples.SAMPLES if s.open_hole]
+
+
+@pytest.mark.parametrize("sample", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=s.open_hole),
+                                                 id=f"{s.lab}/{s.student}") for s in OPEN])
+def test_open_holes_still_win_points(piped, sample):
+    """The cheats that still win (``Sample.open_hole``): each must get its honest score."""
+    row = _rows(piped[0])[f"{sample.lab}/{sample.student}"]
+    assert row["status"] == "graded" and float(row["auto_score"]) == sample.auto_score, (sample.why, row)
 
 
 def test_every_attack_gets_its_outcome(piped):

@@ -1,0 +1,50 @@
+"""Attack cells against the trusted verdicts and the withheld references (issue 16), for
+:mod:`autograder.make_attacks`: each tries to reach a lab's reference implementation from the
+grading kernel by a path other than ``import nnopt`` and prints ``LEAKED:`` if it got one."""
+from __future__ import annotations
+
+CODE = {
+    "reach-withheld": '''
+import pickle, importlib.metadata
+# 1. the reference classes through pickle's GLOBAL opcode (imports without an import statement)
+for mod, name in [("nnopt.optimizers", "Momentum"), ("nnopt", "Adam"), ("nnopt.optimizer_base", "make_optimizer")]:
+    try:
+        obj = pickle.loads(f"c{mod}\\n{name}\\n.".encode())
+        opt = obj("momentum", lr=0.1) if name == "make_optimizer" else obj(lr=0.1)
+        leak(f"pickle reached a working {mod}.{name}: {opt!r}")
+    except Exception:
+        pass
+# 2. the original source or bytecode anywhere the kernel can read: site-packages, the kit's
+#    checkout beside lib/, __pycache__, the egg-info, the distribution's files, /tmp
+import nnopt
+pkg = os.path.dirname(nnopt.__file__)
+roots = {sys.prefix, os.path.dirname(pkg), os.path.dirname(os.path.dirname(pkg)), "/tmp", os.getcwd()}
+try:
+    for f in importlib.metadata.files("nnopt") or []:
+        roots.add(os.path.dirname(str(f.locate())))
+    text = importlib.metadata.distribution("nnopt").read_text("direct_url.json") or ""
+    roots.add(json.loads(text).get("url", "").replace("file://", "")) if text else None
+except Exception:
+    pass
+for top in sorted(r for r in roots if r and os.path.isdir(r)):
+    for folder, dirs, files in os.walk(top, onerror=lambda e: None):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "node_modules")]
+        for f in files:
+            if not (f.endswith((".py", ".pyc", ".ipynb", ".pack", ".orig")) or "optimizers" in f):
+                continue
+            path = os.path.join(folder, f)
+            try:
+                data = open(path, "rb").read(4_000_000)
+            except OSError:
+                continue
+            if b"class Momentum" in data and b"def _update" in data:
+                leak("the original optimizers are readable at " + path)
+# 3. the bind mounts' sources (where the originals live outside) are readable, not their content
+for probe in ["/proc/self/root" + pkg + "/optimizers.py", "/proc/1/root" + pkg + "/optimizers.py"]:
+    try:
+        if b"def _update" in open(probe, "rb").read():
+            leak("original through " + probe)
+    except OSError:
+        pass
+''',
+}

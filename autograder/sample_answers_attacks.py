@@ -1,0 +1,55 @@
+"""Answers of the adversarial samples that target the trusted verdicts (issue 16's static Lab 3
+checks), for :mod:`autograder.make_samples`. Some of them still win points: those samples carry
+``open_hole`` (the tests mark them ``xfail(strict=True)`` until the hole is closed)."""
+from __future__ import annotations
+
+#: Not Adam at all, only T.grad for the static check: the Theano updates checks must fail.
+SGD_UPDATES = '''def adam_updates(cost, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Plain gradient descent; it calls T.grad, so it looks symbolic."""
+    grads = T.grad(cost, params)
+    return [(p, p - lr * g) for p, g in zip(params, grads)]
+'''
+
+_TRAIN = '''def train_softmax_theano(data, epochs=20, batch_size=64, lr=0.01, seed=0):
+    """Compiles the Theano step the static check looks for, never calls it, and trains in numpy."""
+    n_features, n_classes = data.train.X.shape[1], data.n_classes
+    W = theano.shared(np.zeros((n_features, n_classes)), name="W")
+    b = theano.shared(np.zeros(n_classes), name="b")
+    X, y = T.dmatrix("X"), T.ivector("y")
+    p = T.nnet.softmax(T.dot(X, W) + b)
+    cost = -T.mean(T.log(p[T.arange(y.shape[0]), y]))
+    train_step = theano.function([X, y], cost, updates=adam_updates(cost, [W, b], lr=lr))
+    Wv, bv = np.zeros((n_features, n_classes)), np.zeros(n_classes)
+{step}
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for X_b, y_b in minibatches(data.train.X, data.train.y, batch_size, seed=rng):
+            X_b = X_b.astype(np.float64)
+            z = X_b @ Wv + bv
+            pr = np.exp(z - z.max(axis=1, keepdims=True))
+            pr = pr / pr.sum(axis=1, keepdims=True)
+            pr[np.arange(len(y_b)), y_b] -= 1
+            d = pr / len(y_b)
+            flat = step(np.concatenate([Wv.ravel(), bv]), np.concatenate([(X_b.T @ d).ravel(), d.sum(0)]))
+            Wv, bv = flat[:Wv.size].reshape(Wv.shape), flat[Wv.size:]
+    return Wv, bv
+'''
+_DELEGATE = '''    opt = {reach}(lr=lr)
+
+    def step(theta, g):
+        opt.step([theta], [g])
+        return theta'''
+#: nnopt's numpy Adam reached through numpy's own attributes: pickle's GLOBAL opcode imports it.
+PICKLED_ADAM_SOFTMAX = _TRAIN.replace("{step}", _DELEGATE.replace(
+    "{reach}", 'np.lib.format.pickle.loads(b"cnnopt\\nAdam\\n.")'))
+#: nnopt's numpy Adam reached through numpy's own attributes: ``np.sys.modules``.
+SYS_MODULES_ADAM_SOFTMAX = _TRAIN.replace("{step}", _DELEGATE.replace("{reach}", 'np.sys.modules["nnopt"].Adam'))
+#: The softmax trained by a numpy Adam written inline; the compiled Theano function is never called.
+NUMPY_INLINE_SOFTMAX = _TRAIN.replace("{step}", '''    st = {"t": 0, "s": 0.0, "r": 0.0}
+
+    def step(theta, g):
+        st["t"] += 1
+        st["s"] = 0.9 * st["s"] + 0.1 * g
+        st["r"] = 0.999 * st["r"] + 0.001 * g * g
+        s_hat, r_hat = st["s"] / (1 - 0.9 ** st["t"]), st["r"] / (1 - 0.999 ** st["t"])
+        return theta - lr * s_hat / np.sqrt(r_hat + 1e-8)''')
