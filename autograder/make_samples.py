@@ -332,15 +332,12 @@ SAMPLES = [
     Sample("bram_lab3.ipynb", lab3_with(adam_updates=attacks.SGD_UPDATES, train_softmax=attacks.PICKLED_ADAM_SOFTMAX),
            LAB3, "bram", 8, "graded", "plain SGD as adam_updates (B1 fails); the softmax trained by nnopt's numpy "
            "Adam reached as np.lib.format.pickle.loads(b'cnnopt\\nAdam\\n.') (B2 must fail)",
-           fails=("test_adam_updates", "test_adam_updates_more", "test_theano_training"),
-           open_hole="sourcecheck allows any attribute chain under np/T/theano: np.lib.format.pickle and np.sys "
-                     "reach nnopt.Adam (Lab 3 keeps it), so B2 scores 3 without a working adam_updates"),
+           fails=("test_adam_updates", "test_adam_updates_more", "test_theano_training")),
     Sample("cora_lab3.ipynb", lab3_with(adam_updates=attacks.SGD_UPDATES,
                                         train_softmax=attacks.SYS_MODULES_ADAM_SOFTMAX),
            LAB3, "cora", 8, "graded", "plain SGD as adam_updates (B1 fails); the softmax trained by nnopt's numpy "
            "Adam reached as np.sys.modules['nnopt'].Adam (B2 must fail)",
-           fails=("test_adam_updates", "test_adam_updates_more", "test_theano_training"),
-           open_hole="sourcecheck allows any attribute chain under np/T/theano: np.sys.modules reaches nnopt.Adam"),
+           fails=("test_adam_updates", "test_adam_updates_more", "test_theano_training")),
     Sample("dina_lab3.ipynb", lab3_with(train_softmax=attacks.NUMPY_INLINE_SOFTMAX), LAB3, "dina", 12, "graded",
            "the softmax trained by a numpy Adam written inline; the compiled Theano function is never called "
            "(B2 must fail: it is not trained with Theano)", fails=("test_theano_training",),

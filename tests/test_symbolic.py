@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from autograder import make_samples, sample_answers
+from autograder import make_samples, sample_answers, sample_answers_attacks
 from nnopt.grading import sourcecheck
 
 LAB3 = make_samples.LAB3
@@ -34,6 +34,13 @@ def test_the_solutions_theano_answers_are_accepted():
                      "    return theano.compile.ops.as_op(g)\n", ".compile"),
     ("train_softmax_theano", sample_answers.SKLEARN_SOFTMAX, "uses LogisticRegression from outside itself"),
     ("train_softmax_theano", sample_answers.SKLEARN_SOFTMAX, "theano.function(..., updates=adam_updates(...))"),
+    ("train_softmax_theano", sample_answers_attacks.PICKLED_ADAM_SOFTMAX,
+     "reaches the module pickle through np.lib.format.pickle.loads"),
+    ("train_softmax_theano", sample_answers_attacks.SYS_MODULES_ADAM_SOFTMAX, "reaches the module sys through np.sys"),
+    ("train_softmax_theano", "def train_softmax_theano(d):\n    m = np.lib.npyio\n    return m.os.getcwd()\n",
+     "uses .os"),
+    ("adam_updates", "def adam_updates(cost, params):\n    g = T.grad(cost, params)\n"
+                     "    return np.testing._private.utils.platform\n", "reaches the module platform"),
     ("train_softmax_theano", "x = 1\n", "no `def train_softmax_theano"),
     ("train_softmax_theano", "def train_softmax_theano(:\n", "does not parse"),
 ])

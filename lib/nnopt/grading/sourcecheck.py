@@ -21,12 +21,20 @@ from __future__ import annotations
 import ast
 import builtins
 from collections.abc import Iterable, Sequence
+from types import ModuleType
 
 BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - {
     "eval", "exec", "compile", "getattr", "setattr", "delattr", "globals", "locals", "vars",
     "open", "input", "breakpoint", "help", "memoryview", "__import__"}
 FORBIDDEN_ATTRIBUTES = frozenset({"as_op", "OpFromGraph", "compile", "printing", "Op", "COp", "gof",
                                   "py_func", "callback", "FunctionGraph", "sandbox", "d3viz"})
+#: Attributes through which numpy and Theano hand out other modules, or load objects from bytes
+#: (``np.sys.modules["nnopt"]``, ``np.lib.format.pickle.loads(b"cnnopt\\nAdam\\n.")``, ``np.load``).
+ESCAPE_ATTRIBUTES = frozenset({"sys", "modules", "os", "pickle", "loads", "load", "ctypes", "ctypeslib",
+                               "importlib", "import_module", "builtins", "runpy", "pkgutil", "inspect", "types"})
+#: The package each allowed module name stands for: an attribute chain must stay inside it.
+PACKAGES = {"np": "numpy", "numpy": "numpy", "T": "theano", "theano": "theano"}
+_MODULES = {"np": "numpy", "numpy": "numpy", "T": "theano.tensor", "theano": "theano"}
 #: Names each function may take from outside itself (besides builtins).
 ALLOWED = {"adam_updates": frozenset({"T", "theano", "np", "numpy"}),
            "train_softmax_theano": frozenset({"T", "theano", "np", "numpy", "minibatches", "adam_updates"})}
@@ -69,6 +77,48 @@ def _uses_adam_updates(fn: ast.FunctionDef) -> bool:
     return False
 
 
+def _chain(node: ast.Attribute) -> tuple[str | None, list[str]]:
+    """``np.lib.format.pickle`` -> ``("np", ["lib", "format", "pickle"])``."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attrs.insert(0, node.attr)
+        node = node.value
+    return (node.id if isinstance(node, ast.Name) else None), attrs
+
+
+def _foreign_module(root: str, attrs: list[str]) -> str | None:
+    """The first module outside ``root``'s package that ``root.attrs...`` passes through
+    (``np.sys`` -> ``"sys"``), resolved on the already imported module; None if it stays inside."""
+    import sys
+    obj = sys.modules.get(_MODULES[root])
+    for attr in attrs:
+        if obj is None:
+            return None
+        obj = getattr(obj, attr, None)
+        if isinstance(obj, ModuleType) and obj.__name__.split(".")[0] != PACKAGES[root]:
+            return obj.__name__
+    return None
+
+
+def _escapes(fn: ast.FunctionDef, bound: set[str], name: str) -> list[str]:
+    """Ways out of numpy/Theano to other modules: a forbidden attribute name anywhere, or an
+    attribute chain on ``np``/``T``/``theano`` that passes through a module of another package."""
+    found = []
+    inner = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Attribute):
+            continue
+        if node.attr in ESCAPE_ATTRIBUTES:
+            found.append(f"{name} uses .{node.attr} (line {node.lineno}): a way out of numpy and Theano")
+        if id(node) in inner:
+            continue                                     # the outermost attribute of a chain says it
+        root, attrs = _chain(node)
+        if root in PACKAGES and root not in bound and (other := _foreign_module(root, attrs)):
+            found.append(f"{name} reaches the module {other} through {root}.{'.'.join(attrs)} "
+                         f"(line {node.lineno}): only numpy and Theano themselves may be used")
+    return found
+
+
 def _calls(node: ast.AST, name: str) -> bool:
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(node))
 
@@ -98,6 +148,7 @@ def problems(source: str, role: str, name: str | None = None) -> list[str]:
             what = {"ImportFrom": "an import", "Import": "an import", "ClassDef": "a class"}.get(
                 type(node).__name__, f"a {type(node).__name__.lower()}")
             found.append(f"{name} contains {what} statement (line {node.lineno}): not allowed in the symbolic answer")
+    found += _escapes(fn, bound, name)
     if name == "adam_updates" and not any(_grad_call(n) for n in ast.walk(fn)):
         found.append("adam_updates must compute the gradients symbolically with T.grad(cost, params)")
     if name == "train_softmax_theano" and not _uses_adam_updates(fn):
