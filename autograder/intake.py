@@ -36,6 +36,9 @@ import nbformat
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 LAB_TOKEN = re.compile(r"(?:^|[^a-z0-9])(lab\d+)(?=[^0-9]|$)", re.IGNORECASE)
 SKIPPED = ("__MACOSX", ".ipynb_checkpoints")
+#: Largest accepted submission (the sandbox's file size limit) and most cells (the labs have < 100).
+MAX_BYTES = 64 * 2**20
+MAX_CELLS = 1000
 
 
 @dataclass
@@ -97,7 +100,11 @@ def _files(root: Path) -> list[Path]:
 
 
 def _read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
-    """(notebook, "") or (None, reason)."""
+    """(notebook, "") or (None, reason). Files over :data:`MAX_BYTES` and notebooks of more than
+    :data:`MAX_CELLS` cells are refused: parsing, grading and typesetting their feedback happen
+    outside the sandbox (30 000 empty cells cost minutes of feedback generation)."""
+    if path.stat().st_size > MAX_BYTES:
+        return None, f"not a notebook: {path.stat().st_size} bytes (at most {MAX_BYTES} are accepted)"
     raw = path.read_bytes()
     if not raw.strip():
         return None, "empty"
@@ -108,6 +115,8 @@ def _read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 -- any unreadable file is reported, never raised
         return None, f"not a notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    if len(nb.cells) > MAX_CELLS:
+        return None, f"not a notebook: {len(nb.cells)} cells (at most {MAX_CELLS} are accepted)"
     return nb, ""
 
 
