@@ -1,6 +1,8 @@
-"""Attack cells against the trusted verdicts and the withheld references (issue 16), for
-:mod:`autograder.make_attacks`: each tries to reach a lab's reference implementation from the
-grading kernel by a path other than ``import nnopt`` and prints ``LEAKED:`` if it got one."""
+"""Attack cells against the trusted verdicts, the withheld references (issue 16) and the
+typeset feedback, for :mod:`autograder.make_attacks`: ``reach-withheld`` tries to reach a lab's
+reference implementation from the grading kernel by a path other than ``import nnopt`` and
+prints ``LEAKED:`` if it got one; the TeX attacks put their payload in the written answer
+(:data:`WRITTEN`), which the feedback page typesets with MathJax when it is generated."""
 from __future__ import annotations
 
 CODE = {
@@ -48,3 +50,15 @@ for probe in ["/proc/self/root" + pkg + "/optimizers.py", "/proc/1/root" + pkg +
         pass
 ''',
 }
+
+#: Written answers (markdown) of the attacks on the feedback's typesetting.
+WRITTEN = {
+    # MathJax links, styles, classes, ids, HTML data attributes: nothing may become live
+    "tex-in-feedback": (r"Answer $\href{javascript:document.title='PWNED-href'}{click}$ "
+                        r"$\href{data:text/html,<script>document.title='PWNED-data'</script>}{d}$ "
+                        r"$\style{background-image:url(http://127.0.0.1:9/PWNED-css)}{x}$ $\class{jp-Dialog}{y}$ "
+                        r"$\cssId{main}{z}$ $\unicode[some-font]{x1F600}$ $\require{html}\data{onclick=alert(1)}{q}$"),
+    # 3000-deep superscripts and roots: typesetting must end (or fail for this student only)
+    "tex-bomb": "My answer: $" + "x^{" * 3000 + "y" + "}" * 3000 + "$ and $$" + "\\sqrt{" * 3000 + "1" + "}" * 3000 + "$$",
+}
+CODE.update({name: "pass  # the attack is the written answer\n" for name in WRITTEN})

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from .attacks_withheld import CODE as WITHHELD_CODE
+from .attacks_withheld import CODE as WITHHELD_CODE, WRITTEN
 from .make_samples import LAB1, filled, released
 
 HERE = Path(__file__).resolve().parent
@@ -376,6 +376,9 @@ ATTACKS = [
     Attack("symlink-escape", "relative paths and symlinks out of its work folder"),
     Attack("reach-withheld", "reaches the withheld references through pickle, site-packages, __pycache__, "
            "the distribution's files and /proc/self/root"),
+    Attack("tex-in-feedback", "MathJax \\href{javascript:...}, \\href{data:...}, \\style, \\class, \\cssId, "
+           "\\unicode, \\data in the written answer, typeset into the feedback"),
+    Attack("tex-bomb", "3000-deep nested TeX in the written answer (typesetting time and memory)"),
     Attack("mallory-intake", "a file named alice_lab1.ipynb in Mallory's folder, to replace Alice's "
            "submission", file="alice_lab1.ipynb", unfilled=True),
 ]
@@ -392,6 +395,9 @@ def notebook(attack: Attack) -> nbformat.NotebookNode:
     if attack.student == "script-in-feedback":
         cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_answer")
         cell.source = MARKDOWN_SCRIPT
+    if attack.student in WRITTEN:
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_answer")
+        cell.source = WRITTEN[attack.student]
     code = {**CODE, **WITHHELD_CODE}[attack.student]
     nb.cells.append(nbformat.v4.new_code_cell(PRELUDE + code, id=f"attack-{attack.student}"))
     return nb

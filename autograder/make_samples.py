@@ -243,6 +243,27 @@ def lab4_partial() -> nbformat.NotebookNode:
     return nb
 
 
+def flooding_tests() -> nbformat.NotebookNode:
+    return filled(LAB1, momentum=solution_code(LAB1)["momentum"] + attacks.FLOODING_STEP)
+
+
+def forged_test_cell() -> nbformat.NotebookNode:
+    """An extra cell claiming to be test_sgd_constant, worth 50 points."""
+    nb = filled(LAB1)
+    extra = nbformat.v4.new_code_cell("print('all tests passed')")
+    extra.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 50,
+                                  "grade_id": "test_sgd_constant", "schema_version": 3}
+    nb.cells.insert(5, extra)
+    return nb
+
+
+def many_cells() -> nbformat.NotebookNode:
+    """The honest lab plus 3000 empty markdown cells (feedback generation time, outside the sandbox)."""
+    nb = filled(LAB1)
+    nb.cells += [nbformat.v4.new_markdown_cell(".") for _ in range(3000)]
+    return nb
+
+
 def lab3_with(**code: str) -> Callable[[], nbformat.NotebookNode]:
     return lambda: filled(LAB3, **code)
 
@@ -343,6 +364,16 @@ SAMPLES = [
            "(B2 must fail: it is not trained with Theano)", fails=("test_theano_training",),
            open_hole="the static check only requires theano.function(..., updates=adam_updates(...)) to appear; "
                      "numbers cannot tell numpy from Theano, and nothing checks the compiled function is used"),
+    Sample("fiona_lab1.ipynb", flooding_tests, LAB1, "fiona", 14, "graded",
+           "honest answers whose Momentum prints 24 kB per step: over 1 MiB inside the momentum test cells, "
+           "around the records the output caps must keep"),
+    Sample("milo_lab1.ipynb", many_cells, LAB1, "milo", 0, "not a notebook",
+           "the honest lab plus 3000 empty cells: refused at intake (30 000 cells took minutes of feedback "
+           "generation outside the sandbox and failed)"),
+    Sample("zed_lab1.ipynb", attacks.DEEP_JSON, LAB1, "zed", 0, "not a notebook", "JSON nested 100 000 deep"),
+    Sample("forge_lab1.ipynb", forged_test_cell, LAB1, "forge", 0, "grading error",
+           "an extra cell claiming test_sgd_constant's grade_id (50 points): nbgrader "
+           "refuses the notebook, nothing is credited", flagged=True),
     # Lab 4 (Beyond Adam)
     Sample("alice_lab4_beyond_adam.ipynb", full(LAB4), LAB4, "alice", 11, "graded", "full marks"),
     Sample("leo_lab4.ipynb", lambda: released(LAB4), LAB4, "leo", 0, "graded", "the released lab, untouched"),

@@ -53,3 +53,20 @@ NUMPY_INLINE_SOFTMAX = _TRAIN.replace("{step}", '''    st = {"t": 0, "s": 0.0, "
         st["r"] = 0.999 * st["r"] + 0.001 * g * g
         s_hat, r_hat = st["s"] / (1 - 0.9 ** st["t"]), st["r"] / (1 - 0.999 ** st["t"])
         return theta - lr * s_hat / np.sqrt(r_hat + 1e-8)''')
+
+#: Appended to the honest Momentum: every step prints 24 kB, so the momentum test cells print
+#: over 1 MiB around their records (the output caps must keep the records).
+FLOODING_STEP = '''
+_honest_step = Momentum.step
+
+
+def _noisy_step(self, theta, grad):
+    print("x" * 24_000)
+    return _honest_step(self, theta, grad)
+
+
+Momentum.step = _noisy_step
+'''
+#: JSON nested 100 000 deep (a parser's recursion limit).
+DEEP_JSON = ('{"cells": [], "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 +
+             '}, "nbformat": 4, "nbformat_minor": 5}').encode()

@@ -195,6 +195,10 @@ def test_feedback_shows_no_hidden_tests_and_no_live_script(piped):
     assert "PWNED" in html                                            # shown as text ...
     assert not re.search(r"<script[^>]*>[^<]*PWNED", html)            # ... never as script
     assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", html, re.IGNORECASE)
+    tex = (course.feedback / "tex-in-feedback" / LAB1 / f"{LAB1}.html").read_text()   # typeset by MathJax
+    assert feedback.CSP_META in tex[:tex.index("<title>")]
+    assert not re.search(r"(href|src)\s*=\s*[\"']?\s*(javascript|data:text|http)", tex, re.IGNORECASE)
+    assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", tex, re.IGNORECASE)
 
 
 def test_the_csv_and_the_log_name_the_sandbox(piped):
