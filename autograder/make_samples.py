@@ -250,7 +250,7 @@ def flooding_tests() -> nbformat.NotebookNode:
 def forged_test_cell() -> nbformat.NotebookNode:
     """An extra cell claiming to be test_sgd_constant, worth 50 points."""
     nb = filled(LAB1)
-    extra = nbformat.v4.new_code_cell("print('all tests passed')")
+    extra = nbformat.v4.new_code_cell("print('all tests passed')", id="forged-test-cell")
     extra.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 50,
                                   "grade_id": "test_sgd_constant", "schema_version": 3}
     nb.cells.insert(5, extra)
@@ -260,7 +260,7 @@ def forged_test_cell() -> nbformat.NotebookNode:
 def many_cells() -> nbformat.NotebookNode:
     """The honest lab plus 3000 empty markdown cells (feedback generation time, outside the sandbox)."""
     nb = filled(LAB1)
-    nb.cells += [nbformat.v4.new_markdown_cell(".") for _ in range(3000)]
+    nb.cells += [nbformat.v4.new_markdown_cell(".", id=f"extra-{i}") for i in range(3000)]
     return nb
 
 
