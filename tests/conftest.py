@@ -13,6 +13,28 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+#: Debian's Chromium, which the browser, hub and site tests drive through Playwright.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def shared_chromium():
+    """One Playwright driver and one Chromium for the whole session.
+
+    Playwright's sync API refuses to start inside another running driver, so the browser,
+    hub and site tests must share one: each module checks its own prerequisites first, then
+    asks for this fixture with ``request.getfixturevalue("shared_chromium")``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """Path of the repository root, for tests that read or run the kit's files."""
