@@ -406,22 +406,25 @@ def test_readable_update_equals_the_in_place_path(name, dtype, rtol):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_readable_update_steps_a_stack_of_models_with_one_lr_each(name):
-    """The readable path broadcasts: M models stacked on a leading axis, c["lr"] of shape (M, 1, 1),
-    step exactly like M separate optimizers (what a batched trainer relies on)."""
+@pytest.mark.parametrize("shape", [(4, 3), (5,)], ids=["matrix", "vector"])
+def test_readable_update_steps_a_stack_of_models_with_one_lr_each(name, shape):
+    """The readable path broadcasts: M models stacked on a leading axis, c["lr"] of shape (M, 1, ...),
+    the state from zero_state(P, stack=1), step exactly like M separate optimizers (what a batched
+    trainer relies on; Muon and Adafactor treat the matrix and the vector differently)."""
     lrs = np.array([0.003, 0.01, 0.03])
     singles = [nnopt.make_optimizer(name, lr=float(lr)) for lr in lrs]
-    params = [{"W": np.full((4, 3), 0.5)} for _ in lrs]
+    params = [{"W": np.full(shape, 0.5)} for _ in lrs]
     batched = nnopt.make_optimizer(name, lr=1.0)
-    P = np.full((len(lrs), 4, 3), 0.5)
-    state = {slot: np.zeros_like(P) for slot in batched.slots}
+    P = np.full((len(lrs), *shape), 0.5)
+    state = batched.zero_state(P, stack=1)
+    assert {k: a.shape[1:] for k, a in state.items()} == batched.state_shapes(shape)
     rng = np.random.default_rng(0)
     for _ in range(25):
         G = rng.normal(size=P.shape)
         for opt, p, g in zip(singles, params, G):
             opt.step(p, {"W": g.copy()})
         batched.t += 1
-        batched._update(P, G, state, batched._coefficients(lrs[:, None, None]))
+        batched._update(P, G, state, batched._coefficients(lrs.reshape(-1, *[1] * len(shape))))
     for i, p in enumerate(params):
         np.testing.assert_allclose(P[i], p["W"], rtol=1e-12, atol=1e-15)
 

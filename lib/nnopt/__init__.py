@@ -15,6 +15,8 @@ from .adam_variants import AMSGrad, Adamax, AdamW, Nadam
 from .clipping import clip_by_global_norm, clip_by_value
 from .optimizer_base import OPTIMIZERS, NonFiniteGradient, Optimizer, make_optimizer
 from .optimizers import SGD, AdaDelta, AdaGrad, Adam, Momentum, Nesterov, RMSProp, RMSPropNesterov
+from .optimizers_matrix import Adafactor, Muon
+from .optimizers_modern import Lion, ScheduleFreeAdamW, ScheduleFreeSGD
 from . import schedules
 
 __version__ = "0.1.0"
@@ -34,6 +36,7 @@ def __getattr__(name: str) -> ModuleType:
 
 __all__ = [
     "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "RMSPropNesterov",
-    "AdaDelta", "Adam", "Adamax", "AdamW", "Nadam", "AMSGrad", "OPTIMIZERS",
+    "AdaDelta", "Adam", "Adamax", "AdamW", "Nadam", "AMSGrad", "Lion", "ScheduleFreeAdamW",
+    "ScheduleFreeSGD", "Muon", "Adafactor", "OPTIMIZERS",
     "make_optimizer", "NonFiniteGradient", "clip_by_value", "clip_by_global_norm", "schedules",
 ]

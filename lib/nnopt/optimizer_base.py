@@ -32,6 +32,14 @@ The hooks, all optional except ``_update``:
     coefficients ``c`` (``c["lr"]`` at least). Plain numpy expressions that broadcast, so
     that the same code also steps a stack of models (a leading model axis, ``c["lr"]`` an
     array of shape ``(M, 1, ...)``).
+``state_shapes(shape)``
+    The names and shapes of the state arrays kept for a parameter of ``shape``; by default
+    one array of the parameter's shape per name in ``slots``. Override it when the state
+    depends on the shape (Muon keeps a momentum for a matrix but AdamW's two moments for a
+    vector; Adafactor a row and a column vector for a matrix): ``step`` creates the state
+    from it, ``state_dict`` records each parameter's shape, and ``load_state_dict`` and
+    ``step`` check every state array against it. ``_update`` then tells the cases apart by
+    the keys of ``state``, not by ``p.ndim`` (which counts the model axis of a stack).
 ``_update_inplace(p, g, state, c, tmp)``
     The **fast path** ``step`` runs: the same math with ``out=`` ufuncs, the
     :mod:`nnopt.inplace` kernels and ``tmp``, a scratch array shaped like ``p`` (more via
@@ -45,6 +53,11 @@ The hooks, all optional except ``_update``:
     The hyperparameters besides ``lr`` (``repr``, ``state_dict`` checks); by default the
     constructor's parameters, read from the attributes of the same names.
 
+**Stacked models.** The readable path also steps ``M`` models at once, stacked on leading
+axes: ``zero_state(P, stack=1)`` gives the state of a stack ``P``, ``c = _coefficients(lr)``
+with ``lr`` of shape ``(M, 1, ..., 1)`` (one 1 per axis of a single model's parameter), and
+a reduction over one model's entries (Adafactor's RMS) runs over :func:`model_axes`.
+
 Facts the curvature analysis (:mod:`nnopt.stability`) asks every optimizer:
 ``limit_formula``/``_stability_limit(lr)`` (the largest curvature its step tolerates) and
 ``preconditioned``/``_denominator(state)`` (the diagonal :math:`D` it divides by).
@@ -53,7 +66,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -65,8 +79,10 @@ from .validation import (FLOAT_DTYPES, Described, check_arguments, check_choice,
 Array = np.ndarray
 Params = Union[Sequence[Array], Mapping[str, Array]]
 LearningRate = Union[float, Callable[[int], float]]
+Shape = tuple[int, ...]
 
-__all__ = ["Optimizer", "NonFiniteGradient", "OPTIMIZERS", "make_optimizer", "Array", "Params", "LearningRate"]
+__all__ = ["Optimizer", "NonFiniteGradient", "OPTIMIZERS", "make_optimizer", "model_axes", "Array", "Params",
+           "LearningRate", "Shape"]
 
 #: Every optimizer class by its lower-case ``name``, in order of definition (filled by
 #: :meth:`Optimizer.__init_subclass__`: defining a class with a ``name`` registers it).
@@ -123,6 +139,17 @@ def _structure(params: Params, grads: Params) -> tuple[list[str], list[Array], l
             raise invalid(f"{glabel} dtype", g.dtype, f"{p.dtype.name}, the dtype of {label}; cast the gradient "
                                                       "explicitly, the optimizer does not upcast")
     return labels, ps, glabels, gs
+
+
+def model_axes(p: Array, lr: Any) -> tuple[int, ...]:
+    """The axes of ``p`` that belong to one model: all of them for a scalar ``lr``; for
+    models stacked on leading axes with ``lr`` of shape ``(M, 1, ..., 1)``, the trailing axes
+    where ``lr`` has size 1 (what a per-model reduction such as an RMS runs over)."""
+    shape = np.shape(lr)
+    stack = len(shape)
+    while stack and shape[stack - 1] == 1:
+        stack -= 1
+    return tuple(range(stack, p.ndim))
 
 
 # --------------------------------------------------------------------------- the base class
@@ -200,6 +227,7 @@ class Optimizer:
         self.last_grad_norm = math.nan
         self._state: list[dict[str, Array]] | None = None
         self._labels: list[str] | None = None
+        self._shapes: list[Shape] | None = None
         self._scratch: dict[tuple[np.dtype, int], Array] = {}
         self._scalars: dict[str, float] = self._initial_scalars()
 
@@ -218,6 +246,7 @@ class Optimizer:
             "skipped_steps": self.skipped_steps,
             "scalars": dict(self._scalars),
             "labels": None if self._labels is None else list(self._labels),
+            "shapes": None if self._shapes is None else list(self._shapes),
             "state": None if self._state is None
             else [{k: v.copy() for k, v in s.items()} for s in self._state],
         }
@@ -243,22 +272,42 @@ class Optimizer:
         if set(scalars) != set(self._initial_scalars()):
             raise invalid("state_dict scalars", sorted(scalars), f"the names {sorted(self._initial_scalars())}")
         scalars = {k: check_number(f"state_dict scalar {k}", v) for k, v in scalars.items()}
-        labels, state = d.get("labels"), d.get("state")
+        labels, shapes, state = d.get("labels"), d.get("shapes"), d.get("state")
         if (labels is None) != (state is None):
             what = "labels without state" if state is None else "state without labels"
             raise invalid("state_dict state", Described(what), "both or neither")
         if state is not None:
-            if len(state) != len(labels):
-                raise invalid("state_dict state", Described(f"{len(state)} entries"),
-                              f"{len(labels)}, one per parameter array in labels {show(labels)}")
-            for i, s in enumerate(state):
-                if not isinstance(s, Mapping) or set(s) != set(self.slots) \
-                        or not all(isinstance(a, np.ndarray) and a.dtype in FLOAT_DTYPES for a in s.values()):
-                    raise invalid(f"state_dict state[{i}]", s, f"a dict of float arrays {self.slots}")
+            shapes = self._check_state(labels, shapes, state)
         self.lr, self.t, self.skipped_steps = lr, t, skipped
         self._scalars = scalars
         self._labels = None if labels is None else list(labels)
+        self._shapes = None if state is None else shapes
         self._state = None if state is None else [{k: v.copy() for k, v in s.items()} for s in state]
+
+    def _check_state(self, labels: Any, shapes: Any, state: Any) -> list[Shape]:
+        """The parameter shapes of a stored state, after checking that each entry holds
+        exactly the arrays :meth:`state_shapes` gives for its parameter, in one float dtype."""
+        if not isinstance(state, (list, tuple)):
+            raise invalid("state_dict state", Described(type(state).__name__),
+                          "a list of dicts of arrays, one per parameter array")
+        if not isinstance(labels, (list, tuple)):
+            raise invalid("state_dict labels", labels, "a list of the parameter labels state_dict records")
+        if len(state) != len(labels):
+            raise invalid("state_dict state", Described(f"{len(state)} entries"),
+                          f"{len(labels)}, one per parameter array in labels {show(labels)}")
+        if not isinstance(shapes, (list, tuple)) or len(shapes) != len(labels) or not all(
+                isinstance(s, (list, tuple)) and all(isinstance(n, (int, np.integer)) for n in s) for s in shapes):
+            raise invalid("state_dict shapes", shapes, f"the {len(labels)} parameter shapes state_dict records")
+        shapes = [tuple(int(n) for n in s) for s in shapes]
+        for i, (s, shape) in enumerate(zip(state, shapes)):
+            expected = self.state_shapes(shape)
+            if not isinstance(s, Mapping) or set(s) != set(expected) \
+                    or not all(isinstance(a, np.ndarray) and a.shape == expected[k] for k, a in s.items()) \
+                    or len({a.dtype for a in s.values()}) > 1 or any(a.dtype not in FLOAT_DTYPES for a in s.values()):
+                shown = {k: getattr(a, "shape", a) for k, a in s.items()} if isinstance(s, Mapping) else s
+                raise invalid(f"state_dict state[{i}]", shown, f"the float arrays {expected}, all of one dtype, "
+                                                               f"kept for {labels[i]} of shape {shape}")
+        return shapes
 
     # ----- the step
     def step(self, params: Params, grads: Params) -> None:
@@ -279,8 +328,8 @@ class Optimizer:
                                         "gradients); nothing was updated")
         self.last_grad_norm = math.sqrt(sum(squares))
         if self._state is None:
-            self._state = [{k: np.zeros_like(p) for k in self.slots} for p in ps]
-            self._labels = labels
+            self._state = [self.zero_state(p) for p in ps]
+            self._labels, self._shapes = labels, [p.shape for p in ps]
         self.t += 1
         c = self._coefficients(lr)
         for p, g, state in zip(ps, gs, self._state):
@@ -291,17 +340,45 @@ class Optimizer:
             else:
                 self._update(p, g, state, c)
 
+    def arrays_with_state(self, params: Params) -> list[tuple[Array, dict[str, Array]]]:
+        """Each array of ``params`` with its state (an empty dict before the first step),
+        checked as ``step`` checks them; for methods that move the parameters between steps
+        (Schedule-Free's ``eval``/``train``). Raises before anything is touched."""
+        labels, ps, _, _ = _structure(params, params)
+        self._check_matches_state(labels, ps)
+        return list(zip(ps, self._state if self._state is not None else [{} for _ in ps]))
+
+    @contextmanager
+    def eval_point(self, params: Params) -> Iterator[None]:
+        """``with opt.eval_point(params): evaluate(...)``: inside, ``params`` hold the point at
+        which the trained model is to be judged. For almost every optimizer that is the iterate
+        itself, so nothing moves (this default); Schedule-Free overrides it to move ``params``
+        to its average x and back. :func:`nnopt.train.fit` evaluates through this hook."""
+        yield
+
+    def state_shapes(self, shape: Shape) -> dict[str, Shape]:
+        """Names and shapes of the state arrays kept for a parameter of ``shape`` (a hook:
+        one array of the parameter's shape per slot unless a subclass says otherwise)."""
+        shape = tuple(int(n) for n in shape)
+        return {name: shape for name in self.slots}
+
+    def zero_state(self, p: Array, stack: int = 0) -> dict[str, Array]:
+        """The initial (zero) state for the parameter ``p``, in its dtype; with ``stack``
+        leading axes of stacked models, the state of one model's parameter stacked alike."""
+        lead, shape = p.shape[:stack], p.shape[stack:]
+        return {k: np.zeros(lead + s, p.dtype) for k, s in self.state_shapes(shape).items()}
+
     def _check_matches_state(self, labels: list[str], ps: list[Array]) -> None:
         if self._state is None:
             return
         if labels != self._labels:
             raise invalid("params", labels, f"the arrays of the first step, {self._labels}; call reset() to "
                                             "start over")
-        for label, p, s in zip(labels, ps, self._state):
-            for name, a in s.items():
-                if a.shape != p.shape or a.dtype != p.dtype:
-                    raise invalid(f"{label} shape and dtype", (p.shape, p.dtype.name), f"{(a.shape, a.dtype.name)} "
-                                  f"as in the optimizer state {name!r}; call reset() first")
+        for label, p, shape, s in zip(labels, ps, self._shapes, self._state):
+            dtype = next(iter(s.values())).dtype if s else p.dtype
+            if p.shape != shape or p.dtype != dtype:
+                raise invalid(f"{label} shape and dtype", (p.shape, p.dtype.name), f"{(shape, dtype.name)} "
+                              f"as in the optimizer state {show(list(s))}; call reset() first")
 
     def _scratch_for(self, p: Array, index: int = 0) -> Array:
         """Temporary number ``index`` the size of ``p``: one buffer per (dtype, index),
