@@ -333,7 +333,7 @@ class Attack:
     student: str                 # its folder in attacks/ (folder-per-student layout)
     threat: str
     status: str = "graded"       # graded (with full marks) | grading error
-    reason: str = ""             # part of the grading error's reason
+    reason: str = ""             # part of the grading error's reason (alternatives: "a or b")
     capped: bool = False         # its outputs must have been cut to the byte limits
     file: str = f"{LAB1}.ipynb"  # the file name inside its folder
     unfilled: bool = False       # the released lab as is (0 points), not the solution
@@ -341,6 +341,11 @@ class Attack:
     @property
     def path(self) -> str:
         return f"{self.student}/{self.file}"
+
+    def explains(self, detail: str) -> bool:
+        """Whether a grading error's ``detail`` is one this attack may get (on a loaded machine
+        a broken kernel connection can run into the wall limit before it is noticed)."""
+        return any(part in detail for part in self.reason.split(" or "))
 
 
 ATTACKS = [
@@ -370,7 +375,7 @@ ATTACKS = [
     Attack("leak-hidden-tests", "prints the hidden tests from IPython's history and the notebook file"),
     Attack("ptrace-executor", "reads the executor's memory and opens its result pipe"),
     Attack("forge-result", "writes a forged result to every file descriptor (which also breaks its own "
-           "kernel's connection)", "grading error", "stopped answering"),
+           "kernel's connection)", "grading error", "stopped answering or wall limit"),
     Attack("user-namespace", "creates a user namespace (kernel attack surface)"),
     Attack("plant-code", "writes sitecustomize.py / nnopt modules for the next submissions"),
     Attack("symlink-escape", "relative paths and symlinks out of its work folder"),

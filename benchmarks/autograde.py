@@ -119,7 +119,8 @@ def per_lab(root: Path, reps: int) -> dict[str, dict[str, object]]:
         for rep in range(reps):
             boxed.append(_grade_once(root, lab, f"{lab}-box-{rep}", True))
             bare.append(_grade_once(root, lab, f"{lab}-bare-{rep}", False))
-        out[lab] = {"autograde_s": round(statistics.median(boxed), 2),      # sandboxed (DEPLOY.md's sizing) "no_sandbox_s": round(statistics.median(bare), 2),
+        out[lab] = {"autograde_s": round(statistics.median(boxed), 2),      # sandboxed (DEPLOY.md's sizing)
+                    "no_sandbox_s": round(statistics.median(bare), 2),
                     "cost_s": round(statistics.median(a - b for a, b in zip(boxed, bare)), 2),
                     "runs_sandboxed": boxed, "runs_no_sandbox": bare}
     return out

@@ -13,7 +13,8 @@ set_num_threads):
   buffers to it): it must stay a fixed, small amount, not grow with n.
 
 Target (issue 3): ratio <= 1.5 at n >= 1e6. Usage:
-``python benchmarks/optimizer_step.py [--sizes 1e5 1e6 1e7] [--optimizers muon ...] [--out benchmarks/results]``
+``python benchmarks/optimizer_step.py [--sizes 1e5 1e6 1e7] [--optimizers muon ...] [--out benchmarks/results]
+[--name optimizer_step]``
 
 The optimizers of 2023-2025 (issue 14): Muon and Adafactor against ``torch.optim.Muon`` and
 ``torch.optim.Adafactor`` (target: ratio <= 1.5 at 1e6, 1 thread), on four matrices of
@@ -71,8 +72,8 @@ PEER_NOTE = {
     "schedulefree_adamw": "peer: schedulefree 1.4.1 AdamWScheduleFree (foreach)",
     "muon": "peer: torch.optim.Muon with Newton-Schulz in float32 (its bfloat16 cast removed: the same "
             "math as nnopt); four matrices (2d x d, d x d, d x d, d x 2d); compute-bound (matrix products), "
-            "so no bandwidth figures; a step allocates X, the next X and two Gram matrices; measured up to "
-            "n = 2e6 (one step at 1e7 takes seconds)",
+            "so no bandwidth figures; Newton-Schulz runs in scratch buffers kept by the optimizer (a step "
+            "allocates a fixed ~70 kB whatever n); measured up to n = 2e6 (one step at 1e7 takes seconds)",
     "adafactor": "peer: torch.optim.Adafactor(foreach=True); four matrices as for muon (factored moments)",
 }
 #: optimizers measured on matrices (their state and update depend on the shape)
@@ -173,6 +174,7 @@ def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6, 1e7])
     ap.add_argument("--optimizers", nargs="+", default=list(PEERS))
+    ap.add_argument("--name", default="optimizer_step", help="results file name (e.g. for a subset)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes]
     load_start = round(os.getloadavg()[0], 2)      # other work on the machine makes every timing noisier
@@ -202,10 +204,10 @@ def main() -> None:
             print(f"{name:18s} n={size:>9,d}  1t: {row['ours_ms_1t']:8.2f} ms vs torch "
                   f"{row['torch_ms_1t']:8.2f} ms (x{row['ratio_1t']:.2f})  2t: x{row['ratio_2t']:.2f}  "
                   f"peak alloc {row['peak_step_alloc_bytes']:,d} B", flush=True)
-    write(rows, bandwidth, args.out, load_start)
+    write(rows, bandwidth, args.out, load_start, args.name)
 
 
-def write(rows: list[dict], bandwidth: dict, out, load_start: float) -> None:
+def write(rows: list[dict], bandwidth: dict, out, load_start: float, name: str = "optimizer_step") -> None:
     meta = machine(torch=torch.__version__, load_average_start=load_start,
                    copyto_GBps={str(n): b / 1e9 for n, b in bandwidth.items()})
     columns = [("optimizer", "optimizer", "{}"), ("n", "n", "{:.2e}"), ("nnopt ms 1t", "ours_ms_1t", "{:.2f}"),
@@ -224,7 +226,7 @@ def write(rows: list[dict], bandwidth: dict, out, load_start: float) -> None:
     footer += [f"* muon at n={r['n']:,d}: torch.optim.Muon as shipped (bfloat16 Newton-Schulz) "
                f"{r['torch_shipped_ms_1t']:.0f} ms per step with 1 thread, "
                f"{r['torch_shipped_ms_1t'] / r['ours_ms_1t']:.0f}x nnopt's time" for r in rows if "torch_shipped_ms_1t" in r]
-    write_results("optimizer_step", out, rows, title="Optimizer step: nnopt vs torch.optim (foreach, CPU, float32)",
+    write_results(name, out, rows, title="Optimizer step: nnopt vs torch.optim (foreach, CPU, float32)",
                   columns=columns, meta=meta, notes=notes, footer=footer)
 
 

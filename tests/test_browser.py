@@ -32,15 +32,11 @@ import nbformat
 import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
-from conftest import REPO_ROOT
+from conftest import CHROMIUM, REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = REPO_ROOT / "build" / "browser"
 LECTURE = "lectures/03_sgd_and_schedules.ipynb"
 LAB = "lab1_sgd_momentum"
@@ -61,14 +57,11 @@ NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"    # the notebook in the curr
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(request):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed: `make test-browser` installs it "
                     "(Debian's chromium package, with apt-get as root)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    return request.getfixturevalue("shared_chromium")
 
 
 # --------------------------------------------------------------------------- JupyterLab

@@ -178,3 +178,16 @@ def test_one_table_of_good_learning_rates():
     race = race_explorer.TrainingRace(epochs=0)
     for name in race.lanes:                              # every lane of the race starts at the table's rate
         assert race.controls[f"{name}_lr"].value == pytest.approx(ex.GOOD_LRS[name], rel=0.13)
+
+
+def test_good_lrs_of_lecture_09_come_from_the_committed_sweep():
+    """GOOD_LRS's rows for Lion, Schedule-Free, Muon and Adafactor are the best rates of
+    benchmarks/good_lrs.py (lowest mean validation loss where no seed diverged), not guesses."""
+    import json
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "good_lrs.json"
+    rows = {r["optimizer"]: r for r in json.loads(path.read_text())["rows"]}
+    for name in ("lion", "schedulefree_sgd", "schedulefree_adamw", "muon", "adafactor"):
+        row = rows[name]
+        ok = [(loss, lr) for lr, loss in zip(row["grid"], row["val_loss_by_lr"]) if lr not in row["diverged_rates"]]
+        assert ex.GOOD_LRS[name] == row["best_lr"] == min(ok)[1], name

@@ -31,16 +31,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import CHROMIUM, REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LAB = "lab1_sgd_momentum"
 RELEASED = REPO_ROOT / "labs" / LAB / f"{LAB}.ipynb"
 SAMPLES = REPO_ROOT / "autograder" / "samples"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: Who reads another student's work: the probe carol types above her first answer. It prints
 #: one line per target (path: ``read`` or the error) and never uses what it reads.
 PROBE = '''import os
@@ -128,16 +125,11 @@ def _missing() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(request):
     missing = _missing()
     if missing:
         pytest.fail(f"the hub test needs {', '.join(missing)}: run it with `make hub-demo` as root")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    return request.getfixturevalue("shared_chromium")
 
 
 @dataclass

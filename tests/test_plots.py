@@ -57,6 +57,9 @@ def test_log_levels_are_geometric_above_the_minimum():
 def test_optimizer_colors_are_fixed_by_name():
     assert plots.optimizer_color("adam") == plots.optimizer_color("Adam") == plots.optimizer_color("ADAM")
     assert plots.optimizer_color("sgd") != plots.optimizer_color("adam")
+    colors = [plots.optimizer_color(name) for name in nnopt.OPTIMIZERS]      # incl. Lion, Muon, ...
+    assert len(set(colors)) == len(colors) and plots.DIVERGED_COLOR not in colors
+    assert plots.optimizer_color("ScheduleFreeAdamW") == plots.optimizer_color("schedulefree_adamw")
     assert plots.display_name("rmsprop_nesterov") == "RMSPropNesterov"
     assert plots.display_name("my label") == "my label"
 

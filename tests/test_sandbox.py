@@ -4,8 +4,6 @@ the sandbox cannot start, the loud opt-out, and grading as an unprivileged user.
 from __future__ import annotations
 
 import ast
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shutil
@@ -44,19 +42,24 @@ def _run(box: Sandbox, *sources: str, lab: str = LAB1, **kw) -> list[str]:
 
 @pytest.fixture
 def withheld_module(monkeypatch):
-    """An ``autograder.withheld`` (issue 16 will provide the real one) whose ``mounts`` the
-    test sets; it records what the sandbox asked."""
-    calls = []
-    spec = importlib.machinery.ModuleSpec("autograder.withheld", None)
-    module = importlib.util.module_from_spec(spec)
-    module.plan = ([], {})
+    """``autograder.withheld`` with its ``mounts`` replaced: the sandbox gets what the test puts
+    in ``.plan`` (``(hidden, {target: source})``, a ``Mounts``-like object, or a function of
+    ``(lab, workdir)`` returning either) and ``.calls`` records what the sandbox asked."""
+    from types import SimpleNamespace
+
+    from autograder import withheld
+    fake = SimpleNamespace(plan=([], {}), calls=[])
 
     def mounts(lab, workdir):
-        calls.append((lab, workdir, workdir.is_dir()))
-        return module.plan
-    module.mounts, module.calls = mounts, calls
-    monkeypatch.setitem(sys.modules, "autograder.withheld", module)
-    return module
+        fake.calls.append((lab, workdir, workdir.is_dir()))
+        plan = fake.plan(lab, workdir) if callable(fake.plan) else fake.plan
+        if hasattr(plan, "hide"):
+            return plan
+        hidden, replaced = plan
+        return withheld.Mounts(lab, tuple(Path(h) for h in hidden),
+                               tuple(withheld.Replacement(Path(t), Path(s)) for t, s in replaced.items()))
+    monkeypatch.setattr(withheld, "mounts", mounts)
+    return fake
 
 
 @pytest.mark.slow
@@ -69,7 +72,7 @@ def test_withheld_paths_are_absent_and_replacements_are_read_only(withheld_modul
     def plan(lab, workdir):
         (workdir / "replacement.py").write_text("REPLACED_BY_HOOK = 1\n")
         return [torch], {target: workdir / "replacement.py"}
-    withheld_module.mounts = plan
+    withheld_module.plan = plan
     printed = _run(Sandbox(), f"""
 import importlib.util, os
 print(importlib.util.find_spec("torch"), os.path.exists({str(torch)!r}), os.path.exists({str(pyplot)!r}))
@@ -98,7 +101,7 @@ def test_the_hook_may_return_issue_16s_mounts_object(withheld_module):
         return SimpleNamespace(lab=lab, hide=(SITE / "sklearn",),
                                replace=(SimpleNamespace(target=torch, source=workdir / "torch"),),
                                env={"NNOPT_WITHHELD_TEST": lab})
-    withheld_module.mounts = plan
+    withheld_module.plan = plan
     printed = _run(Sandbox(), """
 import os
 try:

@@ -133,7 +133,7 @@ def test_every_attack_gets_its_outcome(piped):
             want = 0.0 if attack.unfilled else FULL
             assert row["status"] == "graded" and float(row["auto_score"]) == want, (attack.student, row)
         else:
-            assert row["status"].startswith("grading error: ") and attack.reason in status.detail, \
+            assert row["status"].startswith("grading error: ") and attack.explains(status.detail), \
                 (attack.student, row["status"])
             assert float(row["auto_score"]) == 0
         assert row["sandbox"].startswith("bwrap:"), row
@@ -329,7 +329,7 @@ def test_nbgrader_autograde_with_the_kit_config_gives_every_attack_its_outcome(n
             assert "LEAKED" not in _outputs(autograded), attack.student
         else:
             assert not autograded.exists(), attack.student
-            assert f"grading error: " in logs and attack.reason in logs, attack.student
+            assert "grading error: " in logs and attack.explains(logs), attack.student
     assert scores["zz-probe"] == FULL
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import nbformat
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import CHROMIUM, REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,9 +33,6 @@ SITE = REPO_ROOT / "build" / "site"
 CACHE = REPO_ROOT / "build" / "site-cache"              # MyST-NB's executed notebooks
 LECTURES = sorted((REPO_ROOT / "lectures").glob("[0-9]*.ipynb"))
 LABS = sorted((REPO_ROOT / "labs").glob("*/*.ipynb"))
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
 
 
@@ -71,15 +68,10 @@ class Offline:
 
 
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(request):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test-browser` installs it (apt-get, as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return request.getfixturevalue("shared_chromium")
 
 
 def offline_page(chromium, allowed: str) -> Offline:

@@ -243,3 +243,42 @@ def test_history_extend_continues_a_run_and_renumbers_divergence(moons):
     history.extend(fit(model, wild, moons, epochs=5, batch_size=10, progress=False))
     assert history.diverged and history.diverged_at > 9
     assert history.message.startswith(f"diverged at step {history.diverged_at}:")
+
+
+@pytest.mark.parametrize("name", ["schedulefree_sgd", "schedulefree_adamw"])
+def test_schedule_free_is_evaluated_at_its_average_x(moons, name):
+    """fit records the losses at the evaluation point x (eval_point), and params are y after."""
+    model, opt = small_model(), nnopt.make_optimizer(name, lr=0.05)
+    history = fit(model, opt, moons, epochs=3, batch_size=16, seed=0, progress=False)
+    y = {k: v.copy() for k, v in model.params.items()}
+    assert opt.mode == "train" and history.n_epochs == 3
+    at_y = model.evaluate(moons.train.X, moons.train.y)
+    opt.eval(model.params)
+    at_x, val_at_x = model.evaluate(moons.train.X, moons.train.y), model.evaluate(moons.val.X, moons.val.y)
+    opt.train(model.params)
+    assert (history.train_loss[-1], history.train_acc[-1]) == pytest.approx(at_x, rel=1e-12)
+    assert (history.val_loss[-1], history.val_acc[-1]) == pytest.approx(val_at_x, rel=1e-12)
+    assert abs(at_x[0] - at_y[0]) > 1e-6                      # the two points differ: the test can fail
+    assert all(np.allclose(model.params[k], y[k], rtol=1e-12, atol=1e-15) for k in y)   # back at y
+
+
+def test_other_optimizers_are_evaluated_at_params(moons):
+    """The default eval_point moves nothing: fit's record equals evaluating params directly,
+    also for an optimizer without the hook (duck-typed)."""
+    model, opt = small_model(), nnopt.Adam(lr=0.01)
+    history = fit(model, opt, moons, epochs=2, batch_size=16, seed=0, progress=False)
+    assert history.train_loss[-1] == pytest.approx(model.evaluate(moons.train.X, moons.train.y)[0], rel=1e-12)
+
+    class PlainSGD:
+        lr = 0.1
+
+        def current_lr(self):
+            return self.lr
+
+        def step(self, params, grads):
+            for k in params:
+                params[k] -= self.lr * grads[k]
+
+    model = small_model()
+    history = fit(model, PlainSGD(), moons, epochs=2, batch_size=16, seed=0, progress=False)
+    assert history.train_loss[-1] == pytest.approx(model.evaluate(moons.train.X, moons.train.y)[0], rel=1e-12)

@@ -20,6 +20,7 @@ import pytest  # noqa: E402
 import nnopt  # noqa: E402
 from nnopt import data, experiments, schedules, surfaces, widgets  # noqa: E402
 from nnopt import stability as st  # noqa: E402
+from nnopt.figures import display_name  # noqa: E402
 from nnopt.widgets import surface_explorers  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -447,3 +448,19 @@ def test_stability_module_loads_no_widget_code():
             "assert not any(m.startswith('nnopt.widgets') for m in sys.modules), 'widgets'; "
             "assert not hasattr(st, 'stability_explorer'), 'the explorer lives in nnopt.widgets'")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "Agg"})
+
+
+def test_explorers_accept_the_optimizers_beyond_adam(tiny):
+    """Lion, Schedule-Free SGD/AdamW, Muon and Adafactor are lanes of the race (starting at
+    GOOD_LRS) and choices of the learning-rate explorer."""
+    new = ("lion", "schedulefree_sgd", "schedulefree_adamw", "muon", "adafactor")
+    e = widgets.training_race(lrs={"lion": 1e-3, "muon": 1e-2}, epochs=1, batch_size=32, data=tiny, hidden=(8,))
+    assert all(f"{n}_on" in e.controls for n in new) and not e.controls["adafactor_on"].value
+    e.button.click()
+    assert [e.histories[n].n_epochs for n in ("lion", "muon")] == [1, 1]
+    lr = widgets.lr_explorer(optimizers=new, lr=1e-2, steps=50)
+    assert set(new) <= {value for _, value in lr.controls["optimizers"].options}
+    start = surfaces.Rosenbrock().start
+    for name in new:
+        path = lr.view.trajectories.lines[display_name(name)].get_xydata()
+        assert len(path) == 51 and np.linalg.norm(path[-1] - start) > 1e-3, name

@@ -48,8 +48,12 @@ RMSPROP_LR_GRID = (1e-5, 5e-5, 1e-4, 5e-4)
 
 #: Learning rates that work for the default MLP on digits with batch 32 (see the LR sweeps of
 #: lecture 06): the one table the comparisons, the training race and its explorer start from.
+#: Lecture 09's optimizers (last five): the best rates of ``benchmarks/good_lrs.py``'s sweep
+#: (results/good_lrs.md: 10 rates 1e-4..3, 3 seeds, 5 epochs, other hyperparameters at default).
 GOOD_LRS: dict[str, float] = {"sgd": 0.1, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03, "rmsprop": 1e-3,
-                              "adam": 3e-3, "rmsprop_nesterov": 1e-3, "adadelta": 1.0, "adamax": 2e-3}
+                              "adam": 3e-3, "rmsprop_nesterov": 1e-3, "adadelta": 1.0, "adamax": 2e-3,
+                              "lion": 1e-3, "schedulefree_sgd": 1.0, "schedulefree_adamw": 1e-2, "muon": 1e-2,
+                              "adafactor": 3e-2}
 #: The comparison's optimizers (label -> spec): the lecture's main six at their GOOD_LRS.
 DEFAULT_OPTIMIZERS: dict[str, tuple[str, dict[str, float]]] = {
     label: (name, {"lr": GOOD_LRS[name]}) for label, name in (

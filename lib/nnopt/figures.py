@@ -15,9 +15,11 @@ from .optimizer_base import OPTIMIZERS
 __all__ = ["new_figure", "figure_and_axes", "optimizer_color", "display_name", "diverged_note",
            "log_scale_if_positive", "DIVERGED_COLOR", "PALETTE"]
 
-# One fixed colour per optimizer, in the order of nnopt.OPTIMIZERS.
+# One fixed colour per optimizer, in the order of nnopt.OPTIMIZERS: the lecture's twelve, then
+# Muon, Adafactor, Lion, Schedule-Free SGD and AdamW (all distinct, none close to DIVERGED_COLOR).
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#b8860b"]
+           "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#b8860b",
+           "#000080", "#8fbc8f", "#ff00ff", "#00ced1", "#556b2f"]
 DIVERGED_COLOR = "crimson"
 
 

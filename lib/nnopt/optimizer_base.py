@@ -66,7 +66,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -346,6 +347,14 @@ class Optimizer:
         labels, ps, _, _ = _structure(params, params)
         self._check_matches_state(labels, ps)
         return list(zip(ps, self._state if self._state is not None else [{} for _ in ps]))
+
+    @contextmanager
+    def eval_point(self, params: Params) -> Iterator[None]:
+        """``with opt.eval_point(params): evaluate(...)``: inside, ``params`` hold the point at
+        which the trained model is to be judged. For almost every optimizer that is the iterate
+        itself, so nothing moves (this default); Schedule-Free overrides it to move ``params``
+        to its average x and back. :func:`nnopt.train.fit` evaluates through this hook."""
+        yield
 
     def state_shapes(self, shape: Shape) -> dict[str, Shape]:
         """Names and shapes of the state arrays kept for a parameter of ``shape`` (a hook:

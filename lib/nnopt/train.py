@@ -9,7 +9,10 @@ One step of ``fit`` is the lecture's inner loop::
 
 ``History`` records per step the minibatch loss, the learning rate used and the gradient
 norm (before clipping), and per epoch the loss and accuracy on the whole training and
-validation sets (entry 0 is the untrained model), plus wall-clock time.
+validation sets (entry 0 is the untrained model), plus wall-clock time. Evaluations run at
+the optimizer's evaluation point (:func:`evaluation_point`): the parameters themselves,
+except for Schedule-Free, whose model is the average x while gradients are taken at y; the
+parameters are back at the training point after each evaluation (and after ``fit``).
 
 Divergence is a result, not a crash: when the loss becomes NaN/inf, the gradient becomes
 non-finite, or the loss explodes past ``divergence_factor`` times its initial value, the run
@@ -22,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,7 +35,7 @@ from .clipping import ClipSpec, clipper, global_norm
 from .data import DataLike, check_batch_size, check_xy, minibatches, splits_of
 from .validation import Described, check_choice, check_int, check_nonneg, check_number, invalid
 
-__all__ = ["History", "StepInfo", "fit"]
+__all__ = ["History", "StepInfo", "fit", "evaluation_point"]
 
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
 
@@ -216,6 +220,14 @@ class _Monitor:
             p[...] = self.best_params[name]
 
 
+def evaluation_point(optimizer, params: dict[str, np.ndarray]) -> AbstractContextManager:
+    """The optimizer's ``eval_point(params)`` hook (:meth:`nnopt.optimizer_base.Optimizer.eval_point`):
+    ``params`` hold the point to evaluate inside it and the training point again after; a
+    no-op for optimizers without the hook (e.g. a student's own class)."""
+    hook = getattr(optimizer, "eval_point", None)
+    return hook(params) if hook is not None else nullcontext()
+
+
 def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *, seed: int | None = 0,
         shuffle: bool = True, drop_last: bool = False, clip: ClipSpec = None, patience: int | None = None,
         monitor: str = "val_loss", min_delta: float = 0.0, restore_best: bool = True,
@@ -272,8 +284,9 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
     start = time.perf_counter()
 
     def evaluate() -> None:
-        loss, acc = model.evaluate(X, y)
-        val_loss, val_acc = model.evaluate(X_val, y_val) if X_val is not None else (math.nan, math.nan)
+        with evaluation_point(optimizer, model.params):     # Schedule-Free: its average x, not y
+            loss, acc = model.evaluate(X, y)
+            val_loss, val_acc = model.evaluate(X_val, y_val) if X_val is not None else (math.nan, math.nan)
         for name, value in (("train_loss", loss), ("train_acc", acc), ("val_loss", val_loss), ("val_acc", val_acc),
                             ("epoch_steps", history.n_steps), ("epoch_time", time.perf_counter() - start)):
             getattr(history, name).append(value)

@@ -30,8 +30,9 @@ __all__ = ["View", "Explorer", "STYLE", "WIDE", "LANES", "static_figure", "explo
 #: Layout of the controls: descriptions in full, sliders wide enough to read.
 STYLE = {"description_width": "initial"}
 WIDE = W.Layout(width="380px")
-#: The optimizers the explorers offer: the lecture's (Alg. 1-8) plus Adamax.
-LANES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov", "adadelta", "adam", "adamax")
+#: The optimizers the explorers offer: the lecture's (Alg. 1-8) plus Adamax, and lecture 09's.
+LANES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov", "adadelta", "adam", "adamax",
+         "lion", "schedulefree_sgd", "schedulefree_adamw", "muon", "adafactor")
 
 
 class View:
