@@ -216,6 +216,21 @@ def test_every_sample_gets_its_expected_score_and_status(graded):
 
 
 @pytest.mark.slow
+def test_cheats_score_zero_on_the_items_they_cheat_and_bugs_are_named_through_the_pipeline(graded):
+    from nbgrader.api import Gradebook
+    course, _ = graded
+    chosen = [s for s in make_samples.SAMPLES if s.fails or s.bugs]
+    assert len(chosen) >= 8
+    with Gradebook(f"sqlite:///{course.db}") as gb:
+        for s in chosen:
+            scores = {g.name: g.auto_score for g in gb.find_submission_notebook(s.lab, s.lab, s.student).grades}
+            assert all(scores[grade_id] == 0 for grade_id in s.fails), (s.student, s.why, scores)
+            nb = nbformat.read(str(course.autograded / s.student / s.lab / f"{s.lab}.ipynb"), as_version=4)
+            found = {b for c in nb.cells for b in c.metadata.get("nnopt", {}).get("verdict", {}).get("bugs", [])}
+            assert set(s.bugs) <= found, (s.student, found)
+
+
+@pytest.mark.slow
 def test_feedback_for_every_submission_without_hidden_tests(graded):
     course, _ = graded
     for row in _read_csv(course):
