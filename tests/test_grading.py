@@ -405,3 +405,20 @@ def test_instant_feedback_re_runs_the_best_row_and_says_the_grader_re_runs_every
     assert "instant feedback" not in verdict.message
     verdict = judge(curves, trusted)
     assert not verdict.ok and "'gd'" in verdict.message and "re-run of its settings" in verdict.message
+
+
+def test_the_reference_process_trains_each_setting_once_per_notebook(monkeypatch, capsys):
+    import io
+    import json
+
+    import nnopt.train
+    from nnopt.grading import __main__ as reference_process
+    strategy = {"optimizer": "sgd", "hp": {"lr": 0.1}, "batch_size": None}
+    rec = _recorded(monkeypatch, grading.check_run_strategy,
+                    lambda s, d, e, seed=0: _row(strategy, e, seed, name="a"), "a", strategy, epochs=1)
+    calls, fit = [], nnopt.train.fit
+    monkeypatch.setattr(nnopt.train, "fit", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(rec) + "\n" + json.dumps(rec) + "\n"))
+    reference_process.main()
+    verdicts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [v["ok"] for v in verdicts] == [True, True] and len(calls) == 1
