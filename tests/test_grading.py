@@ -364,3 +364,61 @@ def test_a_context_caches_re_trainings():
     strategy = {"optimizer": "sgd", "hp": {"lr": 0.1}, "batch_size": None}
     first = retrain(ctx, strategy, 2, 0)
     assert retrain(ctx, strategy, 2, 0) is first and len(first["curve"]) == 3
+
+
+def _recorded(monkeypatch, check, *args, **kwargs):
+    """The record a check publishes in record mode (what the grader reads)."""
+    monkeypatch.setenv("NNOPT_GRADING_MODE", "record")
+    published = []
+    monkeypatch.setattr(record, "publish", lambda rec, text: published.append(rec))
+    check(*args, **kwargs)
+    (rec,) = published
+    return rec
+
+
+def test_instant_feedback_re_runs_the_best_row_and_says_the_grader_re_runs_every_row(monkeypatch):
+    strategies = {"gd": {"optimizer": "sgd", "hp": {"lr": 0.5}, "batch_size": None},
+                  "sgd": {"optimizer": "sgd", "hp": {"lr": 0.05}, "batch_size": 64},
+                  "mom": {"optimizer": "momentum", "hp": {"lr": 0.02, "momentum": 0.9}, "batch_size": 64},
+                  "adagrad": {"optimizer": "adagrad", "hp": {"lr": 0.05}, "batch_size": 64},
+                  "adam": {"optimizer": "adam", "hp": {"lr": 0.01}, "batch_size": 64}}
+    rows = [_row(s, 1, 0, name=n) for n, s in strategies.items()]
+    rows[0] = {**rows[0], "train_loss": rows[0]["train_loss"] * 0.5}      # invented, not the best row
+    assert max(range(5), key=lambda i: rows[i]["val_acc"]) != 0
+    fig, ax = plt.subplots()
+    for r in rows:
+        ax.plot(range(2), r["curve"], label=r["name"])
+    ax.set(title="curves", xlabel="epoch", ylabel="val acc")
+    rows[0] = {**rows[0], "curve": [rows[0]["curve"][0], rows[0]["curve"][1] - 0.2]}
+    ax.lines[0].set_ydata(rows[0]["curve"])                                 # a curve the grader cannot reproduce
+    bench = _recorded(monkeypatch, grading.check_benchmark, rows, epochs=1, min_rows=5, min_best_acc=0.0, rerun="all")
+    curves = _recorded(monkeypatch, grading.check_curves_figure, fig, rows, epochs=1, rerun=True)
+    plt.close(fig)
+    instant = Context()                                     # the reference process's context
+    for rec in (bench, curves):
+        verdict = judge(rec, instant)
+        assert verdict.ok and "only the best row was re-run now" in verdict.message
+        assert "the other 4 rows were not re-run" in verdict.message and "at grading every row is re-run" in verdict.message
+    trusted = Context(trusted=True)                        # autograde: every row
+    verdict = judge(bench, trusted)
+    assert not verdict.ok and "row 0 'gd'" in verdict.message and "final training loss" in verdict.message
+    assert "instant feedback" not in verdict.message
+    verdict = judge(curves, trusted)
+    assert not verdict.ok and "'gd'" in verdict.message and "re-run of its settings" in verdict.message
+
+
+def test_the_reference_process_trains_each_setting_once_per_notebook(monkeypatch, capsys):
+    import io
+    import json
+
+    import nnopt.train
+    from nnopt.grading import __main__ as reference_process
+    strategy = {"optimizer": "sgd", "hp": {"lr": 0.1}, "batch_size": None}
+    rec = _recorded(monkeypatch, grading.check_run_strategy,
+                    lambda s, d, e, seed=0: _row(strategy, e, seed, name="a"), "a", strategy, epochs=1)
+    calls, fit = [], nnopt.train.fit
+    monkeypatch.setattr(nnopt.train, "fit", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(rec) + "\n" + json.dumps(rec) + "\n"))
+    reference_process.main()
+    verdicts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [v["ok"] for v in verdicts] == [True, True] and len(calls) == 1

@@ -41,10 +41,11 @@ class Tolerance:
     atol: float
 
     def close(self, mine: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        """Elementwise agreement; NaN never agrees (unless both are NaN: the same failure)."""
+        """Elementwise agreement; a non-finite value agrees only with the same one (NaN with NaN,
+        +inf with +inf): the bound ``atol + rtol*|inf|`` would let anything agree with infinity."""
         mine, ref = np.asarray(mine, dtype=float), np.asarray(ref, dtype=float)
         with np.errstate(invalid="ignore", over="ignore"):
-            ok = np.abs(mine - ref) <= self.atol + self.rtol * np.abs(ref)
+            ok = np.isfinite(ref) & (np.abs(mine - ref) <= self.atol + self.rtol * np.abs(ref))
         return ok | (np.isnan(mine) & np.isnan(ref)) | (np.isinf(mine) & (mine == ref))
 
     def describe(self, answer_dtype: str | None = None) -> str:
