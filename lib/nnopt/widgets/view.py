@@ -8,6 +8,7 @@ import base64
 import inspect
 import io
 import math
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -22,16 +23,26 @@ from matplotlib.figure import Figure
 from traitlets import TraitError
 
 from .. import plots
+from ..experiments import GOOD_LRS
+from ..optimizer_base import OPTIMIZERS
 from ..validation import Described, check_names, invalid
 
-__all__ = ["View", "Explorer", "STYLE", "WIDE", "LANES", "static_figure", "explorer_figure", "initial_values",
+__all__ = ["View", "Explorer", "STYLE", "WIDE", "optimizer_names", "static_figure", "explorer_figure", "initial_values",
            "checked_controls", "log_slider", "steps_slider", "set_range"]
 
 #: Layout of the controls: descriptions in full, sliders wide enough to read.
 STYLE = {"description_width": "initial"}
 WIDE = W.Layout(width="380px")
-#: The optimizers the explorers offer: the lecture's (Alg. 1-8) plus Adamax.
-LANES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov", "adadelta", "adam", "adamax")
+#: An update expected to take longer than this (seconds) shows an intermediate frame at once ...
+LONG_UPDATE = 0.06
+#: ... and then at most one every FRAME_INTERVAL seconds until the complete frame.
+FRAME_INTERVAL = 0.3
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """The optimizers the explorers offer: every registered optimizer with a learning rate in
+    :data:`nnopt.experiments.GOOD_LRS` (the lecture's Alg. 1-8, Adamax, and any added there)."""
+    return tuple(name for name in GOOD_LRS if name in OPTIMIZERS)
 
 
 class View:
@@ -42,6 +53,7 @@ class View:
 
     def __init__(self, figure: Figure):
         self.figure = figure
+        self.frames: Optional["Explorer"] = None      # the explorer showing this view, if any
         self._error = figure.text(0.5, 0.5, "", ha="center", va="center", fontsize=12, wrap=True,
                                   color=plots.DIVERGED_COLOR, zorder=100, visible=False,
                                   bbox=dict(facecolor="white", edgecolor=plots.DIVERGED_COLOR, boxstyle="round"))
@@ -58,6 +70,14 @@ class View:
 
     def _show(self, **params: Any) -> None:
         raise NotImplementedError
+
+    def progress(self, remaining: float, draw: Callable[[], None], every: bool = False) -> None:
+        """Partway through a long computation (``remaining``: estimated seconds of work left):
+        if the explorer showing this view wants an intermediate frame now (``every``: always),
+        ``draw()`` it and push it. A static figure never does: it only shows the end."""
+        if self.frames is not None and (every or self.frames.frame_due(remaining)):
+            draw()
+            self.frames.redraw(now=True)
 
     # ----- fast redraw protocol (see Explorer.png)
     def background_key(self) -> Optional[Hashable]:
@@ -136,7 +156,9 @@ class Explorer:
         """``auto``: update on every control change (else only via :meth:`update`); ``panel``:
         the box of controls to show (default: the controls in two columns)."""
         self.view = view
+        view.frames = self
         self.figure = view.figure
+        self._last_frame: Optional[float] = None
         self.controls = controls
         self._holding = False
         self._background_key: Optional[Hashable] = None
@@ -184,14 +206,23 @@ class Explorer:
     # ----- drawing
     def update(self) -> None:
         """Recompute the figure from the controls and redraw it."""
+        self._last_frame = None
         try:
             self.view.show(**self.params())
         except ValueError as err:
             self.view.show_error(str(err))
         self.redraw()
 
+    def frame_due(self, remaining: float) -> bool:
+        """Whether a long update should show an intermediate frame now: the first one at once
+        when ``remaining`` (estimated seconds) exceeds LONG_UPDATE, then every FRAME_INTERVAL."""
+        if self._last_frame is None:
+            return remaining > LONG_UPDATE
+        return time.perf_counter() - self._last_frame >= FRAME_INTERVAL
+
     def redraw(self, *, now: bool = False) -> None:
         """Push the current figure to the display (``now``: even while the kernel is busy)."""
+        self._last_frame = time.perf_counter()
         if not self._interactive:
             self.image.value = self.png()
         elif now:
