@@ -34,15 +34,15 @@ def stacked_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
     labels ``y`` (B,) shared or (M, B). The shifted log-sum-exp of
     :func:`nnopt.models.softmax_cross_entropy`, along the last axis; returns ``(losses (M,),
     dlogits)`` with ``dlogits = (P - onehot(y)) / B``."""
-    labels = np.broadcast_to(y, logits.shape[:-1])[..., None]          # (M, B, 1)
+    M, B, _ = logits.shape
+    pick = (np.arange(M)[:, None], np.arange(B), y)                   # y broadcasts over the models
     shifted = logits - logits.max(axis=-1, keepdims=True)
     P = np.exp(shifted)
-    sums = P.sum(axis=-1, keepdims=True)
-    picked = np.take_along_axis(shifted, labels, axis=-1)
-    losses = np.mean(np.log(sums[..., 0]) - picked[..., 0], axis=-1)
-    P /= sums
-    np.put_along_axis(P, labels, np.take_along_axis(P, labels, axis=-1) - 1, axis=-1)
-    P /= logits.shape[-2]
+    sums = P.sum(axis=-1)
+    losses = np.mean(np.log(sums) - shifted[pick], axis=-1)
+    P /= sums[..., None]
+    P[pick] -= 1
+    P /= B
     return losses, P
 
 

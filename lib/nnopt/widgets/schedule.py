@@ -1,16 +1,23 @@
 """The schedule explorer: a learning-rate schedule's curve and what it does to minibatch SGD
-(``schedule_explorer`` and its static twin ``plot_schedule_experiment``)."""
+(``schedule_explorer`` and its static twin ``plot_schedule_experiment``). Both runs -- the
+schedule and the constant lr0 -- are trained as one batched computation
+(:func:`nnopt.batched.fit_batched`, equal to two calls of ``fit``); a long one shows its
+curves as they grow."""
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import ipywidgets as W
 from matplotlib.figure import Figure
 
 from .. import plots, schedules
+from ..batched import fit_batched
 from ..data import Dataset, cached_digits
-from ..experiments import schedule_comparison
 from ..models import SoftmaxRegression
+from ..optimizers import SGD
+from ..train import History
 from .view import (STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, initial_values, log_slider,
                    static_figure)
 
@@ -36,15 +43,27 @@ class _ScheduleView(View):
         sched = schedules.build_schedule(schedule, lr0, drop=drop, every=every, k=k, final_ratio=final_ratio,
                                          horizon=horizon, warmup_steps=warmup_steps)
         runs = {f"constant(lr={lr0:.3g})": schedules.constant(lr0), str(sched): sched}
-        results = schedule_comparison(runs, "sgd", data=self.data, seeds=(0,), model_fn=_softmax_regression,
-                                      epochs=epochs, batch_size=batch_size, progress=False)
-        histories = {label: results.histories(schedule=label)[0] for label in runs}
-        total = max(max(h.n_steps for h in histories.values()), 1)
-        self.ax_lr.clear()
-        plots.plot_schedules(runs, total, ax=self.ax_lr, title="learning rate per step")
-        self.ax_loss.clear()
-        plots.plot_history(histories, metrics=("train_loss",), x="step", axes=[self.ax_loss],
-                           title=f"SGD on softmax regression (L2 {_SCHEDULE_L2:g}), batch {batch_size}")
+        start = time.perf_counter()
+
+        def draw(histories: list[History]) -> None:
+            """Both panels, the loss curves as far as they got, on the x range of the whole run."""
+            total = max(epochs * math.ceil(len(self.data.train) / (batch_size or len(self.data.train))), 1)
+            self.ax_lr.clear()
+            plots.plot_schedules(runs, total, ax=self.ax_lr, title="learning rate per step")
+            self.ax_loss.clear()
+            plots.plot_history(dict(zip(runs, histories)), metrics=("train_loss",), x="step", axes=[self.ax_loss],
+                               title=f"SGD on softmax regression (L2 {_SCHEDULE_L2:g}), batch {batch_size}")
+            self.ax_loss.set_xlim(right=total)
+
+        def on_epoch(histories: list[History], epoch: int) -> None:
+            if 0 < epoch < epochs:                        # the remaining time, from the pace so far
+                remaining = (time.perf_counter() - start) * (epochs - epoch) / epoch
+                self.progress(remaining, lambda: draw(histories))
+
+        models = [_softmax_regression(self.data, 0) for _ in runs]
+        histories = fit_batched(models, [SGD(lr=s) for s in runs.values()], self.data, epochs, batch_size,
+                                seed=0, on_epoch=on_epoch)
+        draw(histories)
 
 
 def plot_schedule_experiment(schedule: str = "linear_decay", lr0: float = 1.0, drop: float = 0.5,

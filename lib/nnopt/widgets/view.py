@@ -35,7 +35,8 @@ STYLE = {"description_width": "initial"}
 WIDE = W.Layout(width="380px")
 #: An update expected to take longer than this (seconds) shows an intermediate frame at once ...
 LONG_UPDATE = 0.06
-#: ... and then at most one every FRAME_INTERVAL seconds until the complete frame.
+#: ... and then at most one every FRAME_INTERVAL seconds (or every 3 frame costs, when drawing
+#: is slow: at most a quarter of a long update goes to intermediate frames) until the complete one.
 FRAME_INTERVAL = 0.3
 
 
@@ -76,8 +77,7 @@ class View:
         if the explorer showing this view wants an intermediate frame now (``every``: always),
         ``draw()`` it and push it. A static figure never does: it only shows the end."""
         if self.frames is not None and (every or self.frames.frame_due(remaining)):
-            draw()
-            self.frames.redraw(now=True)
+            self.frames.intermediate_frame(draw)
 
     # ----- fast redraw protocol (see Explorer.png)
     def background_key(self) -> Optional[Hashable]:
@@ -158,7 +158,8 @@ class Explorer:
         self.view = view
         view.frames = self
         self.figure = view.figure
-        self._last_frame: Optional[float] = None
+        self._last_frame: Optional[float] = None      # when the last intermediate frame was pushed
+        self._frame_cost = 0.0                         # and how long drawing and pushing it took
         self.controls = controls
         self._holding = False
         self._background_key: Optional[Hashable] = None
@@ -215,14 +216,23 @@ class Explorer:
 
     def frame_due(self, remaining: float) -> bool:
         """Whether a long update should show an intermediate frame now: the first one at once
-        when ``remaining`` (estimated seconds) exceeds LONG_UPDATE, then every FRAME_INTERVAL."""
+        when ``remaining`` (estimated seconds) exceeds LONG_UPDATE, then every FRAME_INTERVAL
+        (or three frame costs, if longer) unless the work left is shorter than a frame."""
         if self._last_frame is None:
             return remaining > LONG_UPDATE
-        return time.perf_counter() - self._last_frame >= FRAME_INTERVAL
+        return remaining > self._frame_cost and \
+            time.perf_counter() - self._last_frame >= max(FRAME_INTERVAL, 3 * self._frame_cost)
+
+    def intermediate_frame(self, draw: Callable[[], None]) -> None:
+        """``draw()`` the figure partway through an update and push it now (timed, see :meth:`frame_due`)."""
+        start = time.perf_counter()
+        draw()
+        self.redraw(now=True)
+        self._last_frame = time.perf_counter()
+        self._frame_cost = self._last_frame - start
 
     def redraw(self, *, now: bool = False) -> None:
         """Push the current figure to the display (``now``: even while the kernel is busy)."""
-        self._last_frame = time.perf_counter()
         if not self._interactive:
             self.image.value = self.png()
         elif now:
