@@ -72,11 +72,11 @@ class View:
     def _show(self, **params: Any) -> None:
         raise NotImplementedError
 
-    def progress(self, remaining: float, draw: Callable[[], None], every: bool = False) -> None:
+    def progress(self, remaining: float, draw: Callable[[], None]) -> None:
         """Partway through a long computation (``remaining``: estimated seconds of work left):
-        if the explorer showing this view wants an intermediate frame now (``every``: always),
+        if the explorer showing this view wants an intermediate frame now (:meth:`Explorer.frame_due`),
         ``draw()`` it and push it. A static figure never does: it only shows the end."""
-        if self.frames is not None and (every or self.frames.frame_due(remaining)):
+        if self.frames is not None and self.frames.frame_due(remaining):
             self.frames.intermediate_frame(draw)
 
     # ----- fast redraw protocol (see Explorer.png)
