@@ -61,7 +61,7 @@ class _RaceView(View):
         def on_epoch(histories: dict[str, History], epoch: int) -> None:
             self.histories = histories
             remaining = work * self.step_cost - (time.perf_counter() - start)
-            self.progress(remaining, lambda: self.draw(histories, lrs, epochs))
+            self.progress(remaining, lambda: self.draw(histories, lrs, epochs), every=live)
 
         self.histories = self.race.run(lrs, epochs, batch_size, on_epoch=on_epoch)
         if work:
@@ -117,7 +117,7 @@ class TrainingRace(Explorer):
                 "batch_size": self.controls["batch_size"].value, "live": self._live}
 
     def run(self) -> None:
-        """Train every lane again from the start, the curves growing as they train (the run button)."""
+        """Train every lane again from the start, a frame after every epoch (the run button)."""
         self._live = True
         try:
             self.update()

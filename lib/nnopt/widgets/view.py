@@ -72,11 +72,12 @@ class View:
     def _show(self, **params: Any) -> None:
         raise NotImplementedError
 
-    def progress(self, remaining: float, draw: Callable[[], None]) -> None:
+    def progress(self, remaining: float, draw: Callable[[], None], every: bool = False) -> None:
         """Partway through a long computation (``remaining``: estimated seconds of work left):
-        if the explorer showing this view wants an intermediate frame now (:meth:`Explorer.frame_due`),
+        if the explorer showing this view wants an intermediate frame now (:meth:`Explorer.frame_due`;
+        ``every``: always, an animation such as the race's run button),
         ``draw()`` it and push it. A static figure never does: it only shows the end."""
-        if self.frames is not None and self.frames.frame_due(remaining):
+        if self.frames is not None and (every or self.frames.frame_due(remaining)):
             self.frames.intermediate_frame(draw)
 
     # ----- fast redraw protocol (see Explorer.png)
