@@ -252,3 +252,36 @@ def test_stacked_mlp_gradients_and_evaluation_are_each_models(small):
         for name in g:
             np.testing.assert_allclose(grads[name][m].reshape(g[name].shape), g[name], rtol=1e-12, atol=1e-15)
         assert (val_losses[m], accs[m]) == pytest.approx(model.evaluate(small.X_val, small.y_val), rel=1e-13)
+
+
+# ----------------------------------------------------------------------------- the race remembers its lanes
+def assert_same_history(h, ref):
+    for name in HISTORY_EXACT:
+        assert getattr(h, name) == getattr(ref, name), name
+    for name in HISTORY_CLOSE:
+        np.testing.assert_allclose(getattr(h, name), getattr(ref, name), rtol=TOL, atol=TOL, err_msg=name)
+
+
+def test_race_lanes_are_fit_alone_and_remembered_lanes_are_cut_or_continued(small):
+    from nnopt.race import Race
+    lrs = {"sgd": 30.0, "adam": 3e-3, "momentum": 0.05}           # sgd diverges in the first epoch
+
+    def alone(name, lr, epochs):
+        return fit(mlp(hidden=(8,)), nnopt.make_optimizer(name, lr=lr), small, epochs=epochs, batch_size=32,
+                   progress=False)
+
+    race = Race(small, hidden=(8,))
+    assert race.pending(lrs, 3, 32) == 9
+    seen = []
+    histories = race.run(lrs, 3, 32, on_epoch=lambda hs, e: seen.append(e))
+    assert seen == [0, 1, 2, 3] and histories["sgd"].diverged
+    for name, lr in lrs.items():
+        assert_same_history(histories[name], alone(name, lr, 3))
+    assert race.pending(lrs, 2, 32) == 0 and race.pending(lrs, 5, 32) == 4     # sgd ended: nothing to continue
+    for epochs in (2, 5, 1):                                         # cut, continued, cut again
+        histories = race.run(lrs, epochs, 32)
+        for name, lr in lrs.items():
+            assert_same_history(histories[name], alone(name, lr, epochs))
+    moved = {**lrs, "adam": 1e-3}                                   # one lane's slider: that lane alone trains
+    assert race.pending(moved, 5, 32) == 5
+    assert_same_history(race.run(moved, 5, 32)["adam"], alone("adam", 1e-3, 5))
