@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Optional
 
 import ipywidgets as W
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from .. import plots
@@ -18,6 +19,7 @@ from ..experiments import DEFAULT_OPTIMIZERS, GOOD_LRS
 from ..race import Race
 from ..train import History
 from ..validation import check_names
+from .live import LiveCurves
 from .view import (STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, log_slider, optimizer_names,
                    static_figure)
 
@@ -28,27 +30,32 @@ _RACE_DEFAULT_LRS = {name: hp["lr"] for name, hp in DEFAULT_OPTIMIZERS.values()}
 
 
 class _RaceView(View):
-    """Training loss and validation accuracy of every lane."""
-
-    freeze_layout = False         # tick labels and the legend change with the lanes
+    """Training loss and validation accuracy of every lane; built once, the curves updated in
+    place (see :class:`~nnopt.widgets.live.LiveCurves`)."""
 
     def __init__(self, figure: Figure, data: DataLike | None = None, hidden: Sequence[int] = (64,)):
         super().__init__(figure)
         self.race = Race(data, hidden)
         self.axes = figure.subplots(1, 2)
+        self.curves = LiveCurves(self.axes, ["train_loss", "val_acc"], slots=len(_RACE_DEFAULT_LRS))
+        hidden_text = "-".join(map(str, self.race.hidden)) or "none"
+        for ax, name in zip(self.axes, ("training loss", "validation accuracy")):
+            ax.set_title(f"{name} (MLP, hidden {hidden_text}, relu)")
         self.histories: dict[str, History] = {}
         self.step_cost = 1e-4     # seconds per model and minibatch step: a first guess, then measured
+        self._limits: Hashable = None
 
-    def draw(self, histories: Mapping[str, History], lrs: Mapping[str, float], epochs: int) -> None:
-        """Curves of ``histories`` (possibly still growing) on an x axis of ``epochs`` epochs."""
-        for ax in self.axes:
-            ax.clear()
+    def background_key(self) -> Optional[Hashable]:
+        return (id(self), self._limits)
+
+    def dynamic_artists(self) -> list[Artist]:
+        return self.curves.artists()
+
+    def draw(self, histories: Mapping[str, History], lrs: Mapping[str, float], epochs: int,
+             grow: bool = False) -> None:
+        """Curves of ``histories`` (possibly still growing: ``grow``) on an x axis of ``epochs`` epochs."""
         labelled = {f"{plots.display_name(n)}(lr={lrs[n]:.3g})": h for n, h in histories.items()}
-        plots.plot_history(labelled, metrics=("train_loss", "val_acc"), axes=self.axes)
-        hidden = "-".join(map(str, self.race.hidden)) or "none"
-        for ax, name in zip(self.axes, ("training loss", "validation accuracy")):
-            ax.set_xlim(-0.2, max(epochs, 1) + 0.2)
-            ax.set_title(f"{name} (MLP, hidden {hidden}, relu)")
+        self._limits = self.curves.update(labelled, max(epochs, 1), grow)
 
     def _show(self, lrs, epochs, batch_size, live=False):
         lrs = dict(lrs if lrs is not None else _RACE_DEFAULT_LRS)
@@ -61,7 +68,7 @@ class _RaceView(View):
         def on_epoch(histories: dict[str, History], epoch: int) -> None:
             self.histories = histories
             remaining = work * self.step_cost - (time.perf_counter() - start)
-            self.progress(remaining, lambda: self.draw(histories, lrs, epochs), every=live)
+            self.progress(remaining, lambda: self.draw(histories, lrs, epochs, grow=True), every=live)
 
         self.histories = self.race.run(lrs, epochs, batch_size, on_epoch=on_epoch)
         if work:

@@ -28,7 +28,7 @@ from ..optimizer_base import OPTIMIZERS
 from ..validation import Described, check_names, invalid
 
 __all__ = ["View", "Explorer", "STYLE", "WIDE", "optimizer_names", "static_figure", "explorer_figure", "initial_values",
-           "checked_controls", "log_slider", "steps_slider", "set_range"]
+           "checked_controls", "log_slider", "steps_slider", "set_range", "decade_limits", "nice_ceiling"]
 
 #: Layout of the controls: descriptions in full, sliders wide enough to read.
 STYLE = {"description_width": "initial"}
@@ -299,3 +299,22 @@ def set_range(slider: W.FloatSlider, lo: float, hi: float, value: float) -> None
         slider.min, slider.max = lo, hi
     slider.step = (hi - lo) / 200
     slider.value = value
+
+
+def decade_limits(values: Any) -> tuple[float, float]:
+    """Log-axis limits: the whole decades around the finite positive ``values`` ((0.1, 10) if
+    none). Snapped limits change rarely, so a live figure keeps its cached axes (blitting)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return 0.1, 10.0
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    return 10.0 ** lo, 10.0 ** max(hi, lo + 1)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k at least ``value`` (> 0): a linear axis's snapped top."""
+    if not (value > 0 and math.isfinite(value)):
+        return 1.0
+    base = 10.0 ** math.floor(math.log10(value))
+    return next(m * base for m in (1, 2, 5, 10) if m * base >= value * (1 - 1e-12))
