@@ -31,6 +31,7 @@ __all__ = ["schedule_explorer", "plot_schedule_experiment", "ScheduleExplorer"]
 
 
 _SCHEDULE_L2 = 1e-2     # a regularised minimum: the minibatch noise does not vanish there
+_REMEMBERED = 32        # trained settings a view keeps (a slider moved back answers at once)
 
 
 def _softmax_regression(data: Dataset, seed: int) -> SoftmaxRegression:
@@ -51,6 +52,7 @@ class _ScheduleView(View):
         self.curves = LiveCurves([self.ax_loss], ["train_loss"], slots=2, x="step")
         self.step_cost = 2e-4     # seconds per minibatch step of both runs: a first guess, then measured
         self._limits: Hashable = None
+        self.known: dict[tuple, list[History]] = {}    # runs already trained, by their settings (newest last)
 
     def background_key(self) -> Optional[Hashable]:
         return (id(self), self._limits)
@@ -85,11 +87,17 @@ class _ScheduleView(View):
                 remaining = (total - histories[0].n_steps) * self.step_cost - (time.perf_counter() - start)
                 self.progress(remaining, lambda: draw(histories, grow=True))
 
-        models = [_softmax_regression(self.data, 0) for _ in runs]
-        histories = fit_batched(models, [SGD(lr=s) for s in runs.values()], self.data, epochs, batch_size,
-                                seed=0, on_epoch=on_epoch)
-        if histories[0].n_steps:
-            self.step_cost = (time.perf_counter() - start) / histories[0].n_steps
+        key = (repr(sched), lr0, epochs, batch_size)
+        histories = self.known.pop(key, None)
+        if histories is None:
+            models = [_softmax_regression(self.data, 0) for _ in runs]
+            histories = fit_batched(models, [SGD(lr=s) for s in runs.values()], self.data, epochs, batch_size,
+                                    seed=0, on_epoch=on_epoch)
+            if histories[0].n_steps:
+                self.step_cost = (time.perf_counter() - start) / histories[0].n_steps
+        self.known[key] = histories
+        while len(self.known) > _REMEMBERED:
+            del self.known[next(iter(self.known))]
         draw(histories)
 
 

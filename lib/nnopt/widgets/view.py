@@ -50,7 +50,6 @@ class View:
     """Owns the artists of one figure; :meth:`show` redraws them from plain parameters."""
 
     figsize: tuple[float, float] = (11.0, 4.6)
-    freeze_layout = True          # lay the figure out at the first frame only (see Explorer.png)
 
     def __init__(self, figure: Figure):
         self.figure = figure
@@ -91,7 +90,7 @@ class View:
         return []
 
     def blit_artists(self) -> list[Artist]:
-        return [*self.dynamic_artists(), self._error]
+        return [artist for artist in (*self.dynamic_artists(), self._error) if artist is not None]
 
 
 def static_figure(view_cls: type[View], params: dict[str, Any], **view_kwargs: Any) -> Figure:
@@ -249,7 +248,7 @@ class Explorer:
         legends) is restored and only the view's dynamic artists (lines, markers, notes,
         titles) are drawn over it -- blitting; otherwise one full Agg draw (``savefig`` would
         lay out and draw twice). The constrained layout is computed at the first frame and then
-        frozen (unless the view says otherwise): it costs more than the drawing, blitting needs
+        frozen: it costs more than the drawing, blitting needs
         the axes to stay put, and the axes do not jump between frames. Fast PNG compression.
         """
         canvas = self.figure.canvas
@@ -265,7 +264,7 @@ class Explorer:
             canvas.restore_region(self._background)
         for artist in dynamic:
             self.figure.draw_artist(artist)
-        if self.view.freeze_layout and self.figure.get_layout_engine() is not None:
+        if self.figure.get_layout_engine() is not None:
             self.figure.set_layout_engine("none")
         rgb = np.asarray(canvas.buffer_rgba())[..., :3]
         buf = io.BytesIO()
