@@ -15,8 +15,9 @@ optimizer alone. The :class:`Results` it returns give
   :func:`nnopt.plots.plot_lr_sweep`.
 
 A run takes about 0.1-0.2 s on one core with the defaults (digits, 64-unit MLP, batch 32, 5
-epochs). Also here, for the explorers: :func:`race` (optimizers trained side by side, epoch by
-epoch) and :class:`GradientNoise` (the statistics of minibatch gradients).
+epochs). Also here, for the explorers: :func:`race` (optimizers trained side by side as one
+batched computation, :mod:`nnopt.race`) and :class:`GradientNoise` (the statistics of minibatch
+gradients).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import numpy as np
 from .data import Dataset, DataLike, cached_digits, check_batch_size, load_digits, training_set
 from .models import MLP, default_mlp, flatten
 from .optimizer_base import OPTIMIZERS, Optimizer, make_optimizer
+from .race import race
 from .schedules import default_schedules
 from .train import History, fit, progress_enabled
 from .validation import Described, check_choice, check_int, invalid
@@ -342,34 +344,11 @@ def ensemble(n_models: int = 5, optimizer: OptimizerSpec = ("adam", {"lr": 3e-3}
     return Ensemble([r.model for r in results.runs], [r.history for r in results.runs])
 
 
-# --------------------------------------------------------------------------- the training race
+# --------------------------------------------------------------------------- the explorers' networks
 def _mlp_for(data: DataLike, hidden: Sequence[int], seed: int) -> MLP:
     """A relu MLP with ``hidden`` layers sized for the training set of ``data``."""
     X, y = training_set(data)
     return MLP(X.shape[1], tuple(hidden), getattr(data, "n_classes", None) or int(y.max()) + 1, seed=seed)
-
-
-def race(lrs: Mapping[str, float], data: DataLike | None = None, epochs: int = 10, batch_size: int = 32,
-         hidden: Sequence[int] = (64,), seed: int = 0,
-         on_epoch: Callable[[dict[str, History], int], None] | None = None) -> dict[str, History]:
-    """Train one MLP per optimizer (``lrs``: name -> learning rate) on ``data`` (default: digits),
-    all from the same seeded initialisation and seeing the same minibatches, one epoch each in
-    turn; ``on_epoch(histories, epoch)`` runs after every round (live curves). Diverged runs
-    drop out of the race."""
-    if not lrs:
-        raise invalid("lrs", dict(lrs), "at least one optimizer for the race")
-    check_int("epochs", epochs)
-    data = cached_digits() if data is None else data
-    lanes = {name: (_mlp_for(data, hidden, seed), make_optimizer(name, lr=lr)) for name, lr in lrs.items()}
-    histories = {name: fit(model, opt, data, epochs=0, progress=False) for name, (model, opt) in lanes.items()}
-    for epoch in range(1, epochs + 1):
-        for name, (model, opt) in lanes.items():
-            if not histories[name].diverged:
-                histories[name].extend(fit(model, opt, data, epochs=1, batch_size=batch_size,
-                                           seed=seed * 100_003 + epoch, progress=False))
-        if on_epoch is not None:
-            on_epoch(histories, epoch)
-    return histories
 
 
 # --------------------------------------------------------------------------- minibatch gradient noise

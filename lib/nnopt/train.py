@@ -35,7 +35,7 @@ from .clipping import ClipSpec, clipper, global_norm
 from .data import DataLike, check_batch_size, check_xy, minibatches, splits_of
 from .validation import Described, check_choice, check_int, check_nonneg, check_number, invalid
 
-__all__ = ["History", "StepInfo", "fit", "evaluation_point"]
+__all__ = ["History", "StepInfo", "fit", "evaluation_point", "resolve_data", "explosion_limit", "explosion"]
 
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
 
@@ -159,7 +159,7 @@ class StepInfo:
     batch: tuple[np.ndarray, np.ndarray]
 
 
-def _resolve_data(data: DataLike, model) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+def resolve_data(data: DataLike, model) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``(X_train, y_train, X_val, y_val)`` of ``data`` (:func:`nnopt.data.splits_of`),
     validated against the model and cast to its dtype once."""
     dtype = getattr(model, "dtype", None)
@@ -172,6 +172,21 @@ def _resolve_data(data: DataLike, model) -> tuple[np.ndarray, np.ndarray, np.nda
     if len(out[1]) == 0:
         raise invalid("training data", Described("0 samples"), "at least one sample (the data is empty)")
     return tuple(out)
+
+
+def explosion_limit(initial_loss: float, divergence_factor: float | None) -> float:
+    """The loss above which a run has diverged: ``divergence_factor * max(initial training
+    loss, 1)``, or ``inf`` when ``divergence_factor`` is None (then only NaN/inf count)."""
+    return math.inf if divergence_factor is None else divergence_factor * max(initial_loss, 1.0)
+
+
+def explosion(loss: float, limit: float, what: str) -> str | None:
+    """The divergence rule of :func:`fit` on a loss: None while ``loss < limit``, else why the
+    run ends (``what`` names the loss), e.g. ``"the minibatch loss became nan"``."""
+    if loss < limit:                                      # False for NaN
+        return None
+    why = "" if not math.isfinite(loss) else f" (above {limit:.4g}, the explosion threshold)"
+    return f"{what} became {loss:.4g}{why}"
 
 
 def progress_enabled(progress: bool | None) -> bool:
@@ -262,7 +277,7 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
         raise invalid("optimizer", optimizer, "an nnopt optimizer such as nnopt.Adam(lr=1e-3) or "
                                               "nnopt.make_optimizer(name, lr=...)")
     check_int("epochs", epochs, 0)
-    X, y, X_val, y_val = _resolve_data(data, model)
+    X, y, X_val, y_val = resolve_data(data, model)
     check_batch_size(batch_size)
     clip_step = clipper(clip)
     if divergence_factor is not None:
@@ -299,11 +314,10 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
 
     def exploded(loss: float, what: str) -> bool:
         """End the run as diverged if ``loss`` is NaN/inf or above the explosion threshold."""
-        if loss < limit:                                  # False for NaN
-            return False
-        why = "" if not math.isfinite(loss) else f" (above {limit:.4g}, the explosion threshold)"
-        end(f"diverged at step {history.n_steps}: {what} became {loss:.4g}{why}", diverged=True)
-        return True
+        reason = explosion(loss, limit, what)
+        if reason is not None:
+            end(f"diverged at step {history.n_steps}: {reason}", diverged=True)
+        return reason is not None
 
     rng = np.random.default_rng(seed)
     bar = None
@@ -313,7 +327,7 @@ def fit(model, optimizer, data, epochs: int = 10, batch_size: int | None = 32, *
         evaluate()
         if early is not None:
             early.update(history)                         # the untrained model is the first baseline
-        limit = math.inf if divergence_factor is None else divergence_factor * max(history.train_loss[0], 1.0)
+        limit = explosion_limit(history.train_loss[0], divergence_factor)
         if progress_enabled(progress) and epochs:
             from tqdm.auto import tqdm
             bar = tqdm(total=epochs, desc=type(optimizer).__name__, unit="epoch", leave=False)

@@ -1,20 +1,27 @@
-"""The training race: several optimizers training the MLP side by side, live
-(``training_race`` and its static twin ``plot_training_race``; the training is
-:func:`nnopt.experiments.race`)."""
+"""The training race: several optimizers training the MLP side by side (``training_race`` and
+its static twin ``plot_training_race``). The training is a :class:`nnopt.race.Race`, which
+remembers its lanes: moving one lane's slider trains that lane alone, fewer epochs cut the runs
+already made, more epochs continue them; a long computation shows its curves as they grow."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import time
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Optional
 
 import ipywidgets as W
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from .. import plots
 from ..data import DataLike, check_batch_size
-from ..experiments import DEFAULT_OPTIMIZERS, GOOD_LRS, race
+from ..experiments import DEFAULT_OPTIMIZERS, GOOD_LRS
+from ..race import Race
 from ..train import History
 from ..validation import check_names
-from .view import LANES, STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, log_slider, static_figure
+from .live import LiveCurves
+from .view import (STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, log_slider, optimizer_names,
+                   static_figure)
 
 __all__ = ["training_race", "plot_training_race", "TrainingRace"]
 
@@ -23,35 +30,49 @@ _RACE_DEFAULT_LRS = {name: hp["lr"] for name, hp in DEFAULT_OPTIMIZERS.values()}
 
 
 class _RaceView(View):
-    """Training loss and validation accuracy of every lane."""
-
-    freeze_layout = False         # the first frame is empty; tick labels change as curves arrive
+    """Training loss and validation accuracy of every lane; built once, the curves updated in
+    place (see :class:`~nnopt.widgets.live.LiveCurves`)."""
 
     def __init__(self, figure: Figure, data: DataLike | None = None, hidden: Sequence[int] = (64,)):
         super().__init__(figure)
-        self.data, self.hidden = data, tuple(hidden)
+        self.race = Race(data, hidden)
         self.axes = figure.subplots(1, 2)
-
-    def draw(self, histories: Mapping[str, History], lrs: Mapping[str, float], epochs: int) -> None:
-        """Curves of ``histories`` (possibly still growing) on an x axis of ``epochs`` epochs."""
-        for ax in self.axes:
-            ax.clear()
-        labelled = {f"{plots.display_name(n)}(lr={lrs[n]:.3g})": h for n, h in histories.items()}
-        plots.plot_history(labelled, metrics=("train_loss", "val_acc"), axes=self.axes)
+        self.curves = LiveCurves(self.axes, ["train_loss", "val_acc"], slots=len(_RACE_DEFAULT_LRS))
+        hidden_text = "-".join(map(str, self.race.hidden)) or "none"
         for ax, name in zip(self.axes, ("training loss", "validation accuracy")):
-            ax.set_xlim(-0.2, max(epochs, 1) + 0.2)
-            ax.set_title(f"{name} (MLP, hidden {'-'.join(map(str, self.hidden)) or 'none'}, relu)")
+            ax.set_title(f"{name} (MLP, hidden {hidden_text}, relu)")
+        self.histories: dict[str, History] = {}
+        self.step_cost = 1e-4     # seconds per model and minibatch step: a first guess, then measured
+        self._limits: Hashable = None
 
-    def _show(self, lrs, epochs, batch_size, on_epoch=None):
+    def background_key(self) -> Optional[Hashable]:
+        return (id(self), self._limits)
+
+    def dynamic_artists(self) -> list[Artist]:
+        return self.curves.artists()
+
+    def draw(self, histories: Mapping[str, History], lrs: Mapping[str, float], epochs: int,
+             grow: bool = False) -> None:
+        """Curves of ``histories`` (possibly still growing: ``grow``) on an x axis of ``epochs`` epochs."""
+        labelled = {f"{plots.display_name(n)}(lr={lrs[n]:.3g})": h for n, h in histories.items()}
+        self._limits = self.curves.update(labelled, max(epochs, 1), grow)
+
+    def _show(self, lrs, epochs, batch_size, live=False):
         lrs = dict(lrs if lrs is not None else _RACE_DEFAULT_LRS)
-        self.histories = {}
+        if live:                                          # the run button: every lane trained again, live
+            self.race = Race(self.race.data, self.race.hidden, self.race.seed)
+        steps = math.ceil(self.race.n_samples / (check_batch_size(batch_size) or self.race.n_samples))
+        work = self.race.pending(lrs, epochs, batch_size) * steps          # model-steps to train
+        start = time.perf_counter()
 
-        def live(histories: dict[str, History], epoch: int) -> None:
-            self.draw(histories, lrs, epochs)
-            if on_epoch is not None:
-                on_epoch(histories, epoch)
+        def on_epoch(histories: dict[str, History], epoch: int) -> None:
+            self.histories = histories
+            remaining = work * self.step_cost - (time.perf_counter() - start)
+            self.progress(remaining, lambda: self.draw(histories, lrs, epochs, grow=True), every=live)
 
-        self.histories = race(lrs, self.data, epochs, batch_size, self.hidden, on_epoch=live)
+        self.histories = self.race.run(lrs, epochs, batch_size, on_epoch=on_epoch)
+        if work:
+            self.step_cost = (time.perf_counter() - start) / work
         self.draw(self.histories, lrs, epochs)
 
 
@@ -63,12 +84,14 @@ def plot_training_race(lrs: Optional[Mapping[str, float]] = None, epochs: int = 
 
 
 class TrainingRace(Explorer):
-    """:func:`plot_training_race` with a lane (checkbox + log lr slider) per optimizer and a run
-    button; the curves grow live, one epoch of every lane at a time."""
+    """:func:`plot_training_race` with a lane (checkbox + log lr slider) per optimizer of
+    :func:`~nnopt.widgets.view.optimizer_names`; every change answers at once (lanes already run are
+    remembered), and the run button trains all lanes again with the curves growing live."""
 
     def __init__(self, lrs: Optional[Mapping[str, float]] = None, epochs: int = 10, batch_size: int = 32,
-                 data: DataLike | None = None, hidden: Sequence[int] = (64,), lanes: Sequence[str] = LANES):
+                 data: DataLike | None = None, hidden: Sequence[int] = (64,), lanes: Optional[Sequence[str]] = None):
         lrs = dict(lrs if lrs is not None else _RACE_DEFAULT_LRS)
+        lanes = optimizer_names() if lanes is None else tuple(lanes)
         check_names("lanes of lrs", lrs, lanes)
         check_batch_size(batch_size)
         controls: dict[str, W.ValueWidget] = {}
@@ -80,33 +103,36 @@ class TrainingRace(Explorer):
             controls[f"{name}_on"], controls[f"{name}_lr"] = on, lr
             rows.append(W.HBox([on, lr]))
         controls["epochs"] = W.IntSlider(value=epochs, min=0, max=100, description="epochs", style=STYLE,
-                                         layout=WIDE)
+                                         layout=WIDE, continuous_update=False)
         controls["batch_size"] = W.Dropdown(options=sorted({1, 8, 32, 128, 512, batch_size}), value=batch_size,
                                             description="batch size", style=STYLE)
         checked_controls({**{f"{name}_lr": lr for name, lr in lrs.items()}, "epochs": epochs}, lambda: controls)
         self.lanes = tuple(lanes)
         self.button = W.Button(description="run race", icon="play", button_style="success")
-        self.status = W.Label("press 'run race' to train")
+        self.status = W.Label("")
+        self._live = False
         half = (len(rows) + 1) // 2
         panel = W.VBox([W.HBox([W.VBox(rows[:half]), W.VBox(rows[half:])]),
                         W.HBox([controls["epochs"], controls["batch_size"], self.button, self.status])])
-        view = _RaceView(explorer_figure(_RaceView.figsize), data, hidden)
-        super().__init__(view, controls, auto=False, panel=panel)
-        self.button.on_click(lambda _: self.update())
-        view.draw({}, {}, epochs)
-        self.redraw()
+        super().__init__(_RaceView(explorer_figure(_RaceView.figsize), data, hidden), controls, panel=panel)
+        self.button.on_click(lambda _: self.run())
+        self.update()
 
     def params(self) -> dict[str, Any]:
         lrs = {n: self.controls[f"{n}_lr"].value for n in self.lanes if self.controls[f"{n}_on"].value}
         return {"lrs": lrs, "epochs": self.controls["epochs"].value,
-                "batch_size": self.controls["batch_size"].value, "on_epoch": self._live}
+                "batch_size": self.controls["batch_size"].value, "live": self._live}
 
-    def _live(self, histories: dict[str, History], epoch: int) -> None:
-        self.status.value = f"epoch {epoch}/{self.controls['epochs'].value}"
-        self.redraw(now=True)
+    def run(self) -> None:
+        """Train every lane again from the start, a frame after every epoch (the run button)."""
+        self._live = True
+        try:
+            self.update()
+        finally:
+            self._live = False
 
     def update(self) -> None:
-        """Run the race with the current lanes (the run button calls this)."""
+        """Show the race for the current lanes (training what is not known yet)."""
         self.button.disabled = True
         self.status.value = "training ..."
         try:
@@ -114,8 +140,7 @@ class TrainingRace(Explorer):
         finally:
             self.button.disabled = False
         histories = getattr(self.view, "histories", {})
-        self.status.value = "; ".join(f"{plots.display_name(n)}: {h.message}" for n, h in histories.items()) \
-            or self.status.value
+        self.status.value = "; ".join(f"{plots.display_name(n)}: {h.message}" for n, h in histories.items())
 
     @property
     def histories(self) -> dict[str, History]:

@@ -1,23 +1,37 @@
 """The schedule explorer: a learning-rate schedule's curve and what it does to minibatch SGD
-(``schedule_explorer`` and its static twin ``plot_schedule_experiment``)."""
+(``schedule_explorer`` and its static twin ``plot_schedule_experiment``). Both runs -- the
+schedule and the constant lr0 -- are trained as one batched computation
+(:func:`nnopt.batched.fit_batched`, equal to two calls of ``fit``); a long one shows its
+curves as they grow."""
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
+from collections.abc import Hashable
+from typing import Optional
+
 import ipywidgets as W
+import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 
 from .. import plots, schedules
+from ..batched import fit_batched
 from ..data import Dataset, cached_digits
-from ..experiments import schedule_comparison
 from ..models import SoftmaxRegression
+from ..optimizers import SGD
+from ..train import History
+from .live import LiveCurves
 from .view import (STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, initial_values, log_slider,
-                   static_figure)
+                   nice_ceiling, static_figure)
 
 __all__ = ["schedule_explorer", "plot_schedule_experiment", "ScheduleExplorer"]
 
 
 _SCHEDULE_L2 = 1e-2     # a regularised minimum: the minibatch noise does not vanish there
+_REMEMBERED = 32        # trained settings a view keeps (a slider moved back answers at once)
 
 
 def _softmax_regression(data: Dataset, seed: int) -> SoftmaxRegression:
@@ -25,26 +39,66 @@ def _softmax_regression(data: Dataset, seed: int) -> SoftmaxRegression:
 
 
 class _ScheduleView(View):
-    """Left: lr per step (schedule vs constant lr0); right: the training loss of both runs."""
+    """Left: lr per step (schedule vs constant lr0); right: the training loss of both runs.
+    Built once; a change updates the lines in place (see :class:`~nnopt.widgets.live.LiveCurves`)."""
 
     def __init__(self, figure: Figure, data: Dataset | None = None):
         super().__init__(figure)
         self.data = cached_digits() if data is None else data
         self.ax_lr, self.ax_loss = figure.subplots(1, 2)
+        self.lr_lines = [self.ax_lr.plot([], [], lw=1.8, color=f"C{i}")[0] for i in range(2)]
+        self.ax_lr.set(xlabel="step $t$", ylabel=r"learning rate $\epsilon_t$", title="learning rate per step")
+        self.ax_lr.grid(alpha=0.3)
+        self.curves = LiveCurves([self.ax_loss], ["train_loss"], slots=2, x="step")
+        self.step_cost = 2e-4     # seconds per minibatch step of both runs: a first guess, then measured
+        self._limits: Hashable = None
+        self.known: dict[tuple, list[History]] = {}    # runs already trained, by their settings (newest last)
+
+    def background_key(self) -> Optional[Hashable]:
+        return (id(self), self._limits)
+
+    def dynamic_artists(self) -> list[Artist]:
+        return [*self.lr_lines, self.ax_lr.get_legend(), self.ax_loss.title, *self.curves.artists()]
 
     def _show(self, schedule, lr0, drop, every, k, final_ratio, horizon, warmup_steps, epochs, batch_size):
         sched = schedules.build_schedule(schedule, lr0, drop=drop, every=every, k=k, final_ratio=final_ratio,
                                          horizon=horizon, warmup_steps=warmup_steps)
         runs = {f"constant(lr={lr0:.3g})": schedules.constant(lr0), str(sched): sched}
-        results = schedule_comparison(runs, "sgd", data=self.data, seeds=(0,), model_fn=_softmax_regression,
-                                      epochs=epochs, batch_size=batch_size, progress=False)
-        histories = {label: results.histories(schedule=label)[0] for label in runs}
-        total = max(max(h.n_steps for h in histories.values()), 1)
-        self.ax_lr.clear()
-        plots.plot_schedules(runs, total, ax=self.ax_lr, title="learning rate per step")
-        self.ax_loss.clear()
-        plots.plot_history(histories, metrics=("train_loss",), x="step", axes=[self.ax_loss],
-                           title=f"SGD on softmax regression (L2 {_SCHEDULE_L2:g}), batch {batch_size}")
+        total = max(epochs * math.ceil(len(self.data.train) / (batch_size or len(self.data.train))), 1)
+        top = 0.0
+        for line, (label, s) in zip(self.lr_lines, runs.items()):
+            values = plots.schedule_values(s, total)
+            line.set_data(np.arange(total), values)
+            line.set_label(label)
+            top = max(top, float(np.nanmax(values, initial=0.0)))
+        self.ax_lr.set_xlim(-0.02 * total, total * 1.02)
+        self.ax_lr.set_ylim(0.0, nice_ceiling(top * 1.05))
+        self.ax_lr.legend(fontsize=8)
+        self.ax_loss.set_title(f"SGD on softmax regression (L2 {_SCHEDULE_L2:g}), batch {batch_size}")
+        start = time.perf_counter()
+
+        def draw(histories: list[History], grow: bool = False) -> None:
+            """The loss curves as far as they got, on the x range of the whole run."""
+            limits = self.curves.update(dict(zip(runs, histories)), total, grow)
+            self._limits = (limits, self.ax_lr.get_xlim(), self.ax_lr.get_ylim())
+
+        def on_epoch(histories: list[History], epoch: int) -> None:
+            if epoch < epochs:                             # the remaining time, from the pace so far
+                remaining = (total - histories[0].n_steps) * self.step_cost - (time.perf_counter() - start)
+                self.progress(remaining, lambda: draw(histories, grow=True))
+
+        key = (repr(sched), lr0, epochs, batch_size)
+        histories = self.known.pop(key, None)
+        if histories is None:
+            models = [_softmax_regression(self.data, 0) for _ in runs]
+            histories = fit_batched(models, [SGD(lr=s) for s in runs.values()], self.data, epochs, batch_size,
+                                    seed=0, on_epoch=on_epoch)
+            if histories[0].n_steps:
+                self.step_cost = (time.perf_counter() - start) / histories[0].n_steps
+        self.known[key] = histories
+        while len(self.known) > _REMEMBERED:
+            del self.known[next(iter(self.known))]
+        draw(histories)
 
 
 def plot_schedule_experiment(schedule: str = "linear_decay", lr0: float = 1.0, drop: float = 0.5,

@@ -16,8 +16,8 @@ from .. import plots
 from ..optimizer_base import make_optimizer
 from ..surfaces import SURFACES, Cliff, Path, Quadratic, Surface, get as get_surface, run
 from ..validation import check_choice
-from .view import (LANES, STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, initial_values, log_slider,
-                   set_range, static_figure, steps_slider)
+from .view import (STYLE, WIDE, Explorer, View, checked_controls, explorer_figure, initial_values, log_slider,
+                   optimizer_names, set_range, static_figure, steps_slider)
 
 __all__ = ["lr_explorer", "momentum_explorer", "clipping_explorer", "plot_lr_experiment", "plot_momentum_experiment",
            "plot_clipping_experiment", "LRExplorer"]
@@ -107,7 +107,7 @@ class LRExplorer(Explorer):
         (xlo, xhi), (ylo, yhi) = surface.domain
         controls = checked_controls(initial, lambda: {
             "surface": W.Dropdown(options=list(SURFACES), value=surface.name, description="surface", style=STYLE),
-            "optimizers": W.SelectMultiple(options=[(plots.display_name(n), n) for n in LANES],
+            "optimizers": W.SelectMultiple(options=[(plots.display_name(n), n) for n in optimizer_names()],
                                            value=tuple(d["optimizers"]), rows=5,
                                            description="optimizers (ctrl-click)", style=STYLE),
             "lr": log_slider(d["lr"], 1e-6, 10.0, "learning rate (log)"),

@@ -8,6 +8,7 @@ import base64
 import inspect
 import io
 import math
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -22,27 +23,37 @@ from matplotlib.figure import Figure
 from traitlets import TraitError
 
 from .. import plots
+from ..experiments import GOOD_LRS
+from ..optimizer_base import OPTIMIZERS
 from ..validation import Described, check_names, invalid
 
-__all__ = ["View", "Explorer", "STYLE", "WIDE", "LANES", "static_figure", "explorer_figure", "initial_values",
-           "checked_controls", "log_slider", "steps_slider", "set_range"]
+__all__ = ["View", "Explorer", "STYLE", "WIDE", "optimizer_names", "static_figure", "explorer_figure", "initial_values",
+           "checked_controls", "log_slider", "steps_slider", "set_range", "decade_limits", "nice_ceiling"]
 
 #: Layout of the controls: descriptions in full, sliders wide enough to read.
 STYLE = {"description_width": "initial"}
 WIDE = W.Layout(width="380px")
-#: The optimizers the explorers offer: the lecture's (Alg. 1-8) plus Adamax, and lecture 09's.
-LANES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov", "adadelta", "adam", "adamax",
-         "lion", "schedulefree_sgd", "schedulefree_adamw", "muon", "adafactor")
+#: An update expected to take longer than this (seconds) shows an intermediate frame at once ...
+LONG_UPDATE = 0.06
+#: ... and then at most one every FRAME_INTERVAL seconds (or every 3 frame costs, when drawing
+#: is slow: at most a quarter of a long update goes to intermediate frames) until the complete one.
+FRAME_INTERVAL = 0.3
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """The optimizers the explorers offer: every registered optimizer with a learning rate in
+    :data:`nnopt.experiments.GOOD_LRS` (the lecture's Alg. 1-8, Adamax, and any added there)."""
+    return tuple(name for name in GOOD_LRS if name in OPTIMIZERS)
 
 
 class View:
     """Owns the artists of one figure; :meth:`show` redraws them from plain parameters."""
 
     figsize: tuple[float, float] = (11.0, 4.6)
-    freeze_layout = True          # lay the figure out at the first frame only (see Explorer.png)
 
     def __init__(self, figure: Figure):
         self.figure = figure
+        self.frames: Optional["Explorer"] = None      # the explorer showing this view, if any
         self._error = figure.text(0.5, 0.5, "", ha="center", va="center", fontsize=12, wrap=True,
                                   color=plots.DIVERGED_COLOR, zorder=100, visible=False,
                                   bbox=dict(facecolor="white", edgecolor=plots.DIVERGED_COLOR, boxstyle="round"))
@@ -60,6 +71,14 @@ class View:
     def _show(self, **params: Any) -> None:
         raise NotImplementedError
 
+    def progress(self, remaining: float, draw: Callable[[], None], every: bool = False) -> None:
+        """Partway through a long computation (``remaining``: estimated seconds of work left):
+        if the explorer showing this view wants an intermediate frame now (:meth:`Explorer.frame_due`;
+        ``every``: always, an animation such as the race's run button),
+        ``draw()`` it and push it. A static figure never does: it only shows the end."""
+        if self.frames is not None and (every or self.frames.frame_due(remaining)):
+            self.frames.intermediate_frame(draw)
+
     # ----- fast redraw protocol (see Explorer.png)
     def background_key(self) -> Optional[Hashable]:
         """A value that changes whenever anything except :meth:`dynamic_artists` changed;
@@ -71,7 +90,7 @@ class View:
         return []
 
     def blit_artists(self) -> list[Artist]:
-        return [*self.dynamic_artists(), self._error]
+        return [artist for artist in (*self.dynamic_artists(), self._error) if artist is not None]
 
 
 def static_figure(view_cls: type[View], params: dict[str, Any], **view_kwargs: Any) -> Figure:
@@ -137,7 +156,10 @@ class Explorer:
         """``auto``: update on every control change (else only via :meth:`update`); ``panel``:
         the box of controls to show (default: the controls in two columns)."""
         self.view = view
+        view.frames = self
         self.figure = view.figure
+        self._last_frame: Optional[float] = None      # when the last intermediate frame was pushed
+        self._frame_cost = 0.0                         # and how long drawing and pushing it took
         self.controls = controls
         self._holding = False
         self._background_key: Optional[Hashable] = None
@@ -185,11 +207,29 @@ class Explorer:
     # ----- drawing
     def update(self) -> None:
         """Recompute the figure from the controls and redraw it."""
+        self._last_frame = None
         try:
             self.view.show(**self.params())
         except ValueError as err:
             self.view.show_error(str(err))
         self.redraw()
+
+    def frame_due(self, remaining: float) -> bool:
+        """Whether a long update should show an intermediate frame now: the first one at once
+        when ``remaining`` (estimated seconds) exceeds LONG_UPDATE, then every FRAME_INTERVAL
+        (or three frame costs, if longer) unless the work left is shorter than a frame."""
+        if self._last_frame is None:
+            return remaining > LONG_UPDATE
+        return remaining > self._frame_cost and \
+            time.perf_counter() - self._last_frame >= max(FRAME_INTERVAL, 3 * self._frame_cost)
+
+    def intermediate_frame(self, draw: Callable[[], None]) -> None:
+        """``draw()`` the figure partway through an update and push it now (timed, see :meth:`frame_due`)."""
+        start = time.perf_counter()
+        draw()
+        self.redraw(now=True)
+        self._last_frame = time.perf_counter()
+        self._frame_cost = self._last_frame - start
 
     def redraw(self, *, now: bool = False) -> None:
         """Push the current figure to the display (``now``: even while the kernel is busy)."""
@@ -208,7 +248,7 @@ class Explorer:
         legends) is restored and only the view's dynamic artists (lines, markers, notes,
         titles) are drawn over it -- blitting; otherwise one full Agg draw (``savefig`` would
         lay out and draw twice). The constrained layout is computed at the first frame and then
-        frozen (unless the view says otherwise): it costs more than the drawing, blitting needs
+        frozen: it costs more than the drawing, blitting needs
         the axes to stay put, and the axes do not jump between frames. Fast PNG compression.
         """
         canvas = self.figure.canvas
@@ -224,7 +264,7 @@ class Explorer:
             canvas.restore_region(self._background)
         for artist in dynamic:
             self.figure.draw_artist(artist)
-        if self.view.freeze_layout and self.figure.get_layout_engine() is not None:
+        if self.figure.get_layout_engine() is not None:
             self.figure.set_layout_engine("none")
         rgb = np.asarray(canvas.buffer_rgba())[..., :3]
         buf = io.BytesIO()
@@ -258,3 +298,22 @@ def set_range(slider: W.FloatSlider, lo: float, hi: float, value: float) -> None
         slider.min, slider.max = lo, hi
     slider.step = (hi - lo) / 200
     slider.value = value
+
+
+def decade_limits(values: Any) -> tuple[float, float]:
+    """Log-axis limits: the whole decades around the finite positive ``values`` ((0.1, 10) if
+    none). Snapped limits change rarely, so a live figure keeps its cached axes (blitting)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return 0.1, 10.0
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    return 10.0 ** lo, 10.0 ** max(hi, lo + 1)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k at least ``value`` (> 0): a linear axis's snapped top."""
+    if not (value > 0 and math.isfinite(value)):
+        return 1.0
+    base = 10.0 ** math.floor(math.log10(value))
+    return next(m * base for m in (1, 2, 5, 10) if m * base >= value * (1 - 1e-12))
