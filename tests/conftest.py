@@ -36,6 +36,16 @@ def shared_chromium():
 
 
 @pytest.fixture(scope="session")
+def browser(request):
+    """The session's one Chromium, or a skip naming the fix when it is not installed (the hub
+    and site tests override this with a failure: they must not pass by skipping in CI)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed: `make test-browser` installs it "
+                    "(Debian's chromium package, with apt-get as root)")
+    return request.getfixturevalue("shared_chromium")
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     """Path of the repository root, for tests that read or run the kit's files."""
     return REPO_ROOT

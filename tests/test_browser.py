@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from conftest import CHROMIUM, REPO_ROOT
+from conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -54,14 +54,6 @@ NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"    # the notebook in the curr
 
 
 # --------------------------------------------------------------------------- Chromium
-
-
-@pytest.fixture(scope="session")
-def browser(request):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed: `make test-browser` installs it "
-                    "(Debian's chromium package, with apt-get as root)")
-    return request.getfixturevalue("shared_chromium")
 
 
 # --------------------------------------------------------------------------- JupyterLab

@@ -15,22 +15,13 @@ from pathlib import Path
 import pytest
 
 from autograder import feedback, make_attacks, pipeline
-from conftest import CHROMIUM, REPO_ROOT
+from conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LAB = make_attacks.LAB1
 INJECTED = ("<script>document.title = 'PWNED-injected'</script>"
             "<img src=\"data:,x\" onerror=\"document.title = 'PWNED-onerror'\">")
-
-
-@pytest.fixture(scope="session")
-def browser(request):
-    """The session's one Chromium (``shared_chromium`` in conftest.py), or a skip without it."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed: `make test-browser` installs it "
-                    "(Debian's chromium package, with apt-get as root)")
-    return request.getfixturevalue("shared_chromium")
 
 
 @pytest.fixture(scope="module")
