@@ -178,9 +178,8 @@ def test_a_nonfinite_gradient_ends_only_that_run(small):
 # ----------------------------------------------------------------------------- new optimizers plug in
 class MatrixNormalized(Optimizer):
     """A shape-aware update (like Muon's): each matrix step has unit Frobenius norm, biases plain SGD.
-    Its ``_update`` does not broadcast over a model axis."""
-
-    name = "test_matrix_normalized"
+    Its ``_update`` does not broadcast over a model axis. (No ``name``: a named subclass would
+    register itself in ``nnopt.OPTIMIZERS`` for every later test.)"""
 
     def _update(self, p, g, state, c):
         p -= c["lr"] * (g / np.linalg.norm(g) if p.ndim == 2 else g)
