@@ -307,7 +307,7 @@ SAMPLES = [
            "nnopt.Nesterov: momentum (4), Nesterov (4) and the plot of the wrong momentum (1) fail",
            flagged=True),
     Sample("oscar_lab1.ipynb", kills_kernel, LAB1, "oscar", 0, "grading error",
-           "kills its own kernel: the run fails, the batch goes on"),
+           "kills its own kernel: the run fails, the batch goes on; the scan flags os.kill", flagged=True),
     Sample("leo_lab1.ipynb", unfilled, LAB1, "leo", 0, "graded", "the released lab, untouched"),
     Sample("ivan_lab1.ipynb", b"", LAB1, "ivan", 0, "empty", "an empty file"),
     Sample("judy_lab1_sgd_momentum.py", b"# exported as a script\nimport numpy as np\n", LAB1, "judy",
