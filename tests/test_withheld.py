@@ -150,7 +150,7 @@ def _bwrap() -> str:
 def test_in_a_bwrap_sandbox_the_originals_are_gone(tmp_path):
     exe = _bwrap()
     m = withheld.mounts(LAB1, tmp_path)
-    sandbox = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+    sandbox = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",   # read-only: /tmp may hold the kit
                *m.bwrap_args(), "--"]
     results = _probe(sandbox, {**os.environ, **m.env})
     _assert_withheld(results, LAB1, ["momentum", "make_optimizer", "inverse_time", "reference", "torch", "sklearn_sgd"])
