@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 #: Repository root (the folder holding the Makefile).
@@ -43,6 +44,30 @@ def browser(request):
         pytest.skip(f"{CHROMIUM} is not installed: `make test-browser` installs it "
                     "(Debian's chromium package, with apt-get as root)")
     return request.getfixturevalue("shared_chromium")
+
+
+@pytest.fixture
+def torch_float64():
+    """torch's default dtype float64 for the test: torch keeps step counters and scalars
+    (Nadam's mu_product, ...) in the default dtype, so a float64 oracle comparison needs it."""
+    import torch
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def gradient_sequence(seed: int, n: int, shapes, zero_index: int):
+    """A fixed random gradient sequence for oracle tests: one array per shape, each step at its
+    own scale; every 17th step the array ``zero_index`` is all zeros."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        gs = [rng.normal(scale=rng.uniform(0.1, 3.0), size=s) for s in shapes]
+        if k % 17 == 0:
+            gs[zero_index][:] = 0.0
+        out.append(gs)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import nnopt
+from conftest import gradient_sequence
 from nnopt.optimizers_matrix import NS_COEFFICIENTS, newton_schulz, state_shapes
 
 torch = pytest.importorskip("torch")
@@ -22,25 +23,12 @@ STEPS = 200
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def _torch_float64():
-    """torch keeps step counters and scalars in the default dtype: float64 for the comparison."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("torch_float64")
 
 
 def _gradients(seed: int, n: int = STEPS) -> list[list[np.ndarray]]:
-    """A fixed random gradient sequence of varying scale; every 17th step one array is 0."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(n):
-        gs = [rng.normal(scale=rng.uniform(0.1, 3.0), size=s) for s in SHAPES]
-        if k % 17 == 0:
-            gs[2][:] = 0.0
-        out.append(gs)
-    return out
+    """Oracle gradients for SHAPES; every 17th step the vector's gradient is 0."""
+    return gradient_sequence(seed, n, SHAPES, zero_index=2)
 
 
 def _init(seed: int = 1) -> list[np.ndarray]:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import nnopt
+from conftest import gradient_sequence
 
 torch = pytest.importorskip("torch")
 
@@ -32,26 +33,12 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _torch_float64():
-    """torch keeps step counters and Nadam's mu_product in the *default* dtype (float32
-    unless changed): a float64 comparison needs float64 there too."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("torch_float64")
 
 
 def _gradients(seed: int, n: int):
-    """A fixed random gradient sequence; some steps have tiny/zero entries."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(n):
-        gs = [rng.normal(scale=rng.uniform(0.1, 3.0), size=s) for s in SHAPES]
-        if k % 17 == 0:
-            gs[1][:] = 0.0
-        out.append(gs)
-    return out
+    """Oracle gradients for SHAPES; every 17th step the vector's gradient is 0."""
+    return gradient_sequence(seed, n, SHAPES, zero_index=1)
 
 
 def _run_pair(name, hp, torch_factory, foreach=None):
