@@ -30,8 +30,8 @@ Two ways to apply the list:
   paths to hide and generated files to bind read-only over the originals, plus the kernel's
   environment (``NNOPT_GRADING_MODE=record``, ``NNOPT_LAB``). :meth:`Mounts.bwrap_args`
   turns it into bwrap options.
-* :func:`overlay` -> environment variables for a kernel *without* a sandbox
-  (:class:`WithheldExecute`, also the sandbox's explicit opt-out): the same generated files
+* :func:`overlay` -> environment variables for a kernel *without* a sandbox (the sandbox's
+  explicit opt-out, applied by ``SandboxedExecute``): the same generated files
   first on ``PYTHONPATH`` and an import blocker. Then the originals are still on disk, so a
   kernel that reads files by path can reach them; the static scan flags such code.
 """
@@ -45,7 +45,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbgrader.preprocessors import Execute
 
 # The optimizers of Labs 1-2 and everything that builds them by name, in the modules they live in.
 _OPTIMIZER_CODE = {"optimizers.py": ("SGD", "Momentum", "_LookAhead", "Nesterov", "AdaGrad", "_RMSMixin", "RMSProp",
@@ -275,26 +274,3 @@ def overlay(lab: str, workdir: Path) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(workdir), os.environ.get("PYTHONPATH", "")) if p)
     return {"PYTHONPATH": path, RECORD_ENV: "record", "NNOPT_LAB": lab}
 
-
-class WithheldExecute(Execute):
-    """nbgrader's Execute with the grading contract but without a sandbox: the kernel runs in
-    record mode with the lab's graded implementations withheld by :func:`overlay`.
-
-    The sandbox (``SandboxedExecute``) replaces this step and applies :func:`mounts` instead,
-    which also removes the originals from the filesystem the kernel sees.
-    """
-
-    def preprocess(self, nb, resources, *args, **kwargs):
-        lab = resources["nbgrader"]["assignment"]
-        with tempfile.TemporaryDirectory(prefix="nnopt-withheld-") as tmp:
-            env = overlay(lab, Path(tmp))
-            saved = {k: os.environ.get(k) for k in env}
-            os.environ.update(env)
-            try:
-                return super().preprocess(nb, resources, *args, **kwargs)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
