@@ -28,7 +28,7 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
 
-from autograder.offline_math import TypesetHTMLExporter
+from autograder.offline_math import TypesetHTMLExporter, after_open_tag
 
 NOTE = "# (hidden tests ran here; they are not shown)"
 OUTPUT_NOTE = "(The output of the hidden tests is not shown. The score of this cell is above.)\n"
@@ -117,10 +117,10 @@ def strip_notebook(nb: NotebookNode) -> NotebookNode:
 def with_csp(html: str) -> str:
     """``html`` with :data:`CSP_META` as the first element of its ``<head>`` (before any
     content that could hold script; a page without ``<head>`` gets one)."""
-    match = re.search(r"<head(\s[^>]*)?>", html, re.IGNORECASE)
-    if match is None:
+    at = after_open_tag(html, "head")
+    if at is None:
         return f"<head>{CSP_META}</head>\n{html}"
-    return html[:match.end()] + "\n" + CSP_META + html[match.end():]
+    return html[:at] + "\n" + CSP_META + html[at:]
 
 
 class FeedbackHTMLExporter(TypesetHTMLExporter):

@@ -17,6 +17,7 @@ that says what to install; it never falls back to the CDN silently.
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,6 +32,14 @@ SCRIPT = "typeset.js"
 MATHJAX = Path("node_modules") / "mathjax" / "es5"
 #: Seconds one page may take (a lab's feedback takes ~1.5 s, most of it node starting).
 TIMEOUT = 120
+#: Formulas one page may ask for. A lab's feedback has fewer than 100 (the lectures up to ~520);
+#: each costs ~2.4 ms and ~1 KB of SVG, so a written answer of 50,000 formulas would hold the
+#: grader for two minutes and write 50 MB. Beyond it the page keeps its TeX as text, with a note.
+MAX_FORMULAS = 2000
+#: Heap of the node process (MiB): typesetting runs outside the sandbox, on students' TeX.
+NODE_HEAP_MB = 1024
+TOO_MANY = ('<p class="nnopt-math-note">(This page has more than {limit} formulas: they are shown '
+            'as TeX, not typeset.)</p>')
 
 
 class OfflineMathError(RuntimeError):
@@ -60,16 +69,37 @@ def tools_dir() -> Path:
                            "run `make web-deps` in the kit (npm ci)")
 
 
-def typeset(html: str, timeout: float = TIMEOUT) -> str:
-    """``html`` with every formula typeset as SVG and MathJax loaders removed."""
+def formula_bound(html: str) -> int:
+    """An upper bound of the formulas MathJax finds in ``html``: every pair of ``$``, every
+    ``\\(``, ``\\[`` and ``\\begin{`` (it counts some that are not formulas, never fewer)."""
+    return html.count("$") // 2 + html.count("\\(") + html.count("\\[") + html.count("\\begin{")
+
+
+def after_open_tag(html: str, tag: str) -> int | None:
+    """Index just after the first ``<tag ...>`` of ``html``; None without one."""
+    match = re.search(rf"<{tag}(\s[^>]*)?>", html, re.IGNORECASE)
+    return match.end() if match else None
+
+
+def with_note(html: str, note: str) -> str:
+    """``html`` with ``note`` first in its ``<body>`` (or first of all without one)."""
+    at = after_open_tag(html, "body") or 0
+    return html[:at] + note + html[at:]
+
+
+def typeset(html: str, timeout: float = TIMEOUT, max_formulas: int = MAX_FORMULAS) -> str:
+    """``html`` with every formula typeset as SVG and MathJax loaders removed; a page with more
+    than ``max_formulas`` (:func:`formula_bound`) is returned as it is, with a note."""
+    if formula_bound(html) > max_formulas:
+        return with_note(html, TOO_MANY.format(limit=max_formulas))
     node = shutil.which("node")
     if node is None:
         raise OfflineMathError("node is not on PATH: install Node.js (Debian: apt-get install nodejs), "
                                "it typesets the formulas of the feedback")
     folder = tools_dir()
     try:
-        done = subprocess.run([node, str(folder / SCRIPT)], input=html, capture_output=True,
-                              text=True, timeout=timeout, cwd=folder)
+        done = subprocess.run([node, f"--max-old-space-size={NODE_HEAP_MB}", str(folder / SCRIPT)],
+                              input=html, capture_output=True, text=True, timeout=timeout, cwd=folder)
     except subprocess.TimeoutExpired as err:
         raise OfflineMathError(f"MathJax took more than {timeout:g} s to typeset the page") from err
     if done.returncode != 0 or "<html" not in done.stdout:

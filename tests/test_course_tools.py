@@ -76,6 +76,18 @@ def test_typeset_filters_what_student_tex_could_smuggle():
     assert "Undefined control sequence \\require" in out or "merror" in out
 
 
+def test_a_page_with_too_many_formulas_keeps_its_tex_with_a_note(monkeypatch: pytest.MonkeyPatch):
+    """A written answer of thousands of formulas must not hold the grader (typesetting runs
+    outside the sandbox, ~2.4 ms per formula): past the limit no node is started at all."""
+    from autograder import offline_math
+    monkeypatch.setattr(offline_math.subprocess, "run", lambda *a, **k: pytest.fail("node was started"))
+    page = "<html><head></head><body><p>" + " ".join(f"$x_{{{i}}}$" for i in range(11)) + "</p></body></html>"
+    out = offline_math.typeset(page, max_formulas=10)
+    assert out.startswith("<html><head></head><body>" + offline_math.TOO_MANY.format(limit=10))
+    assert out.endswith(page[len("<html><head></head><body>"):])
+    assert offline_math.formula_bound(r"$a$ $$b$$ \(c\) \[d\] \begin{align}e\end{align}") == 6
+
+
 def test_missing_mathjax_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     from autograder import offline_math
 
