@@ -60,5 +60,7 @@ WRITTEN = {
                         r"$\cssId{main}{z}$ $\unicode[some-font]{x1F600}$ $\require{html}\data{onclick=alert(1)}{q}$"),
     # 3000-deep superscripts and roots: typesetting must end (or fail for this student only)
     "tex-bomb": "My answer: $" + "x^{" * 3000 + "y" + "}" * 3000 + "$ and $$" + "\\sqrt{" * 3000 + "1" + "}" * 3000 + "$$",
+    # 50,000 small formulas (~600 KB): typesetting them all would hold the grader ~2 minutes per page
+    "math-flood": "My answer: " + " ".join(f"$x_{{{i}}}^2$" for i in range(50_000)),
 }
 CODE.update({name: "pass  # the attack is the written answer\n" for name in WRITTEN})

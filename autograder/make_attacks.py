@@ -384,6 +384,8 @@ ATTACKS = [
     Attack("tex-in-feedback", "MathJax \\href{javascript:...}, \\href{data:...}, \\style, \\class, \\cssId, "
            "\\unicode, \\data in the written answer, typeset into the feedback"),
     Attack("tex-bomb", "3000-deep nested TeX in the written answer (typesetting time and memory)"),
+    Attack("math-flood", "50,000 formulas in the written answer: feedback typesetting (outside the sandbox) "
+           "as a denial of service for the whole batch"),
     Attack("mallory-intake", "a file named alice_lab1.ipynb in Mallory's folder, to replace Alice's "
            "submission", file="alice_lab1.ipynb", unfilled=True),
 ]

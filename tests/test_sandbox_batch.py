@@ -26,7 +26,7 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import feedback, intake, make_attacks, make_samples, pipeline
+from autograder import feedback, intake, make_attacks, make_samples, offline_math, pipeline
 from autograder.course import NBGRADER_MAIN, db_url, nbgrader_environment
 from conftest import REPO_ROOT
 
@@ -216,6 +216,9 @@ def test_feedback_shows_no_hidden_tests_and_no_live_script(piped):
     assert feedback.CSP_META in tex[:tex.index("<title>")]
     assert not re.search(r"(href|src)\s*=\s*[\"']?\s*(javascript|data:text|http)", tex, re.IGNORECASE)
     assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", tex, re.IGNORECASE)
+    flood = (course.feedback / "math-flood" / LAB1 / f"{LAB1}.html").read_text()     # not typeset: a note
+    assert offline_math.TOO_MANY.format(limit=offline_math.MAX_FORMULAS) in flood and "x_{49999}" in flood
+    assert feedback.CSP_META in flood[:flood.index("<title>")]
 
 
 def test_the_csv_and_the_log_name_the_sandbox(piped):
