@@ -219,7 +219,7 @@ while True:
 """
 SLOW = """import subprocess, sys, time
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", {token!r}])
-time.sleep(40)
+time.sleep(20)
 """
 
 
@@ -233,23 +233,26 @@ def test_runaway_submissions_are_stopped_and_the_batch_goes_on(tmp_path):
     (each under the cell timeout) hits the sandbox's wall limit and is killed, with every
     process it started."""
     course = _course_copy(tmp_path / "course")
-    subs = tmp_path / "subs"
-    subs.mkdir()
     deaf = make_samples.filled(LAB1, inverse_time=DEAF.format(token=PIDS["sam"]))
     slow = make_samples.filled(LAB1, **{gid: SLOW.format(token=PIDS["uma"]) + src
                                         for gid, src in make_samples.solution_code(LAB1).items()})
-    nbformat.write(deaf, str(subs / "sam_lab1.ipynb"))
-    nbformat.write(slow, str(subs / "uma_lab1.ipynb"))
-    (subs / "tom_lab1.ipynb").write_bytes(b"")
-    # margins for a loaded machine: sam reaches its loop in its first graded cell and is stopped
-    # after 60 s; uma's five code cells sleep 40 s each (200 s) against a wall limit of 150 s
-    report = pipeline.grade(course, subs, workers=1, cell_timeout=60, wall_limit=150, log=lambda *a: None)
+    # Two runs, each with limits that leave the other outcome no chance on a loaded machine:
+    # sam's loop (first graded cell) against a 20 s cell timeout and a wall limit it never
+    # nears; uma's five code cells of 20 s each (100 s) under a 60 s cell timeout, against a
+    # 50 s wall limit. The empty file in the first run is graded on, whatever sam did.
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    nbformat.write(deaf, str(first / "sam_lab1.ipynb"))
+    (first / "tom_lab1.ipynb").write_bytes(b"")
+    nbformat.write(slow, str(second / "uma_lab1.ipynb"))
+    pipeline.grade(course, first, workers=1, cell_timeout=20, wall_limit=600, log=lambda *a: None)
+    report = pipeline.grade(course, second, workers=1, cell_timeout=60, wall_limit=50, log=lambda *a: None)
     rows = {r["student_id"]: r for r in report.rows}
     assert rows["sam"]["status"].startswith("grading error: the kernel stopped answering: a cell ran past "
-                                            "its time limit (60 s)")
+                                            "its time limit (20 s)")
     assert "ignored the interrupt" in pipeline.load_status(course)[LAB1]["sam"].detail
     assert float(rows["sam"]["score"]) == 0
-    assert rows["uma"]["status"] == "grading error: wall limit exceeded: the notebook ran longer than 150 s " \
+    assert rows["uma"]["status"] == "grading error: wall limit exceeded: the notebook ran longer than 50 s " \
                                     "and was stopped" and float(rows["uma"]["score"]) == 0
     assert rows["tom"]["status"] == "empty"
     assert _gone(PIDS["sam"]) and _gone(PIDS["uma"])
