@@ -335,7 +335,7 @@ def test_training_race_run_button_and_divergence(tiny):
     frames = []
     e.image.observe(lambda change: frames.append(change["new"]), names="value")
     e.button.click()
-    assert len(frames) >= 2                          # a live frame after every epoch
+    assert len(frames) >= 2                          # a live frame at once, then the complete one
     assert not e.button.disabled
     sgd, adam = e.histories["sgd"], e.histories["adam"]
     assert sgd.diverged and sgd.message.startswith(f"diverged at step {sgd.diverged_at}")
@@ -441,6 +441,27 @@ def test_explorer_shows_errors_and_the_mlp_problem(monkeypatch):
         st.lr_sweep.cache_clear()
     assert "no divergence" in fig.axes[1].get_title()
     assert st.limit_lr("mlp", "sgd") == pytest.approx(2 / st.get_problem("mlp").sharpness0)
+
+
+def test_frames_of_a_long_update_and_of_an_animation_are_paced(tiny, monkeypatch):
+    """An intermediate frame: at once for a long update or an animation (the run button), then
+    at most one per FRAME_INTERVAL (ANIMATION_INTERVAL), never when less than a frame's work is left."""
+    from nnopt.widgets import view
+    e = widgets.training_race(lrs={"adam": 1e-2}, epochs=1, batch_size=32, data=tiny, hidden=(8,))
+    clock = [0.0]
+    monkeypatch.setattr(view.time, "perf_counter", lambda: clock[0])
+    e._last_frame = None
+    assert e.frame_due(0.0, animation=True) and not e.frame_due(view.LONG_UPDATE / 2)
+    assert e.frame_due(2 * view.LONG_UPDATE)
+    e._last_frame, e._frame_cost = 0.0, 0.01
+    for waited, animation, due in [(view.ANIMATION_INTERVAL / 2, True, False), (view.ANIMATION_INTERVAL, True, True),
+                                   (view.ANIMATION_INTERVAL, False, False), (view.FRAME_INTERVAL, False, True)]:
+        clock[0] = waited
+        assert e.frame_due(1.0, animation) == due, (waited, animation)
+        assert not e.frame_due(0.005, animation)          # less work left than a frame: the last one comes next
+    e._frame_cost = 0.2                                   # slow frames: at most a quarter of the time goes to them
+    clock[0] = 0.5
+    assert not e.frame_due(10.0, animation=True)
 
 
 def test_stability_module_loads_no_widget_code():

@@ -68,7 +68,7 @@ class _RaceView(View):
         def on_epoch(histories: dict[str, History], epoch: int) -> None:
             self.histories = histories
             remaining = work * self.step_cost - (time.perf_counter() - start)
-            self.progress(remaining, lambda: self.draw(histories, lrs, epochs, grow=True), every=live)
+            self.progress(remaining, lambda: self.draw(histories, lrs, epochs, grow=True), animation=live)
 
         self.histories = self.race.run(lrs, epochs, batch_size, on_epoch=on_epoch)
         if work:
@@ -124,7 +124,8 @@ class TrainingRace(Explorer):
                 "batch_size": self.controls["batch_size"].value, "live": self._live}
 
     def run(self) -> None:
-        """Train every lane again from the start, a frame after every epoch (the run button)."""
+        """Train every lane again from the start, the curves growing live (the run button: a frame
+        at once, then about ten a second, see ANIMATION_INTERVAL)."""
         self._live = True
         try:
             self.update()

@@ -38,6 +38,10 @@ LONG_UPDATE = 0.06
 #: ... and then at most one every FRAME_INTERVAL seconds (or every 3 frame costs, when drawing
 #: is slow: at most a quarter of a long update goes to intermediate frames) until the complete one.
 FRAME_INTERVAL = 0.3
+#: An animation (the race's run button: curves growing live) starts with a frame at once and
+#: then shows one every ANIMATION_INTERVAL seconds (same 3-frame-cost rule): ~10 frames per
+#: second, so a short run is not slowed down by frames nobody could see.
+ANIMATION_INTERVAL = 0.1
 
 
 def optimizer_names() -> tuple[str, ...]:
@@ -71,12 +75,12 @@ class View:
     def _show(self, **params: Any) -> None:
         raise NotImplementedError
 
-    def progress(self, remaining: float, draw: Callable[[], None], every: bool = False) -> None:
+    def progress(self, remaining: float, draw: Callable[[], None], animation: bool = False) -> None:
         """Partway through a long computation (``remaining``: estimated seconds of work left):
         if the explorer showing this view wants an intermediate frame now (:meth:`Explorer.frame_due`;
-        ``every``: always, an animation such as the race's run button),
+        ``animation``: paced as an animation, such as the race's run button),
         ``draw()`` it and push it. A static figure never does: it only shows the end."""
-        if self.frames is not None and (every or self.frames.frame_due(remaining)):
+        if self.frames is not None and self.frames.frame_due(remaining, animation):
             self.frames.intermediate_frame(draw)
 
     # ----- fast redraw protocol (see Explorer.png)
@@ -214,14 +218,16 @@ class Explorer:
             self.view.show_error(str(err))
         self.redraw()
 
-    def frame_due(self, remaining: float) -> bool:
+    def frame_due(self, remaining: float, animation: bool = False) -> bool:
         """Whether a long update should show an intermediate frame now: the first one at once
-        when ``remaining`` (estimated seconds) exceeds LONG_UPDATE, then every FRAME_INTERVAL
-        (or three frame costs, if longer) unless the work left is shorter than a frame."""
+        when ``remaining`` (estimated seconds) exceeds LONG_UPDATE (an ``animation``: always),
+        then every FRAME_INTERVAL (ANIMATION_INTERVAL), or three frame costs if longer, unless
+        the work left is shorter than a frame (the complete frame comes next anyway)."""
         if self._last_frame is None:
-            return remaining > LONG_UPDATE
+            return animation or remaining > LONG_UPDATE
+        interval = ANIMATION_INTERVAL if animation else FRAME_INTERVAL
         return remaining > self._frame_cost and \
-            time.perf_counter() - self._last_frame >= max(FRAME_INTERVAL, 3 * self._frame_cost)
+            time.perf_counter() - self._last_frame >= max(interval, 3 * self._frame_cost)
 
     def intermediate_frame(self, draw: Callable[[], None]) -> None:
         """``draw()`` the figure partway through an update and push it now (timed, see :meth:`frame_due`)."""
