@@ -464,6 +464,18 @@ def test_frames_of_a_long_update_and_of_an_animation_are_paced(tiny, monkeypatch
     assert not e.frame_due(10.0, animation=True)
 
 
+def test_live_curves_take_the_one_field_panels_of_plot_history():
+    from nnopt.widgets.live import CURVES, LiveCurves
+    assert CURVES == ("train_loss", "val_loss", "train_acc", "val_acc")
+    fig = nnopt.plots.new_figure((6, 3))
+    axes = fig.subplots(1, 2)
+    curves = LiveCurves(axes, ["train_loss", "val_acc"])
+    assert [ax.get_ylabel() for ax in axes] == ["training loss (log scale)", "validation accuracy"]
+    assert curves.metrics == ["train_loss", "val_acc"]
+    with pytest.raises(ValueError, match=r"Invalid metrics: \['loss'\] \(expected names among"):
+        LiveCurves(axes, ["loss", "val_acc"])      # two fields in one panel: plot_history's, not a live curve
+
+
 def test_stability_module_loads_no_widget_code():
     code = ("import sys, nnopt.stability as st; assert 'ipywidgets' not in sys.modules, 'ipywidgets'; "
             "assert not any(m.startswith('nnopt.widgets') for m in sys.modules), 'widgets'; "

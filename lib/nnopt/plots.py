@@ -79,8 +79,8 @@ def _short_optimizer(history: Any, i: int) -> str:
     return f"{match.group(1)}(lr={lr})"
 
 
-# panel name -> (History fields drawn, y label); training solid, validation dashed
-_METRICS = {"loss": (("train_loss", "val_loss"), "loss (cross-entropy)"),
+#: panel name -> (History fields drawn, y label); training solid, validation dashed
+METRICS = {"loss": (("train_loss", "val_loss"), "loss (cross-entropy)"),
             "accuracy": (("train_acc", "val_acc"), "accuracy"),
             "train_loss": (("train_loss",), "training loss"), "val_loss": (("val_loss",), "validation loss"),
             "train_acc": (("train_acc",), "training accuracy"), "val_acc": (("val_acc",), "validation accuracy")}
@@ -98,9 +98,9 @@ def plot_history(histories: Any, metrics: Sequence[str] = ("loss", "accuracy"), 
     cross and a note "label: diverged at step k".
     """
     check_choice("x", x, ("epoch", "step"))
-    check_names("metrics", metrics, _METRICS)
+    check_names("metrics", metrics, METRICS)
     if not metrics:
-        raise invalid("metrics", metrics, f"a non-empty selection of {list(_METRICS)}")
+        raise invalid("metrics", metrics, f"a non-empty selection of {list(METRICS)}")
     runs = _labelled(histories, _short_optimizer)
     if axes is None:
         fig = new_figure((5.2 * len(metrics), 4.0))
@@ -112,7 +112,7 @@ def plot_history(histories: Any, metrics: Sequence[str] = ("loss", "accuracy"), 
         color = optimizer_color(label.split("(")[0], i)
         xs = np.asarray(h.epoch_steps if x == "step" else np.arange(len(h.train_loss)), dtype=float)
         for ax, metric in zip(axes, metrics):
-            fields, _ = _METRICS[metric]
+            fields, _ = METRICS[metric]
             if x == "step" and "train_loss" in fields and h.step_loss:
                 ax.plot(np.arange(1, h.n_steps + 1), h.step_loss, color=color, alpha=0.25, lw=0.7)
             for field in fields:
@@ -128,7 +128,7 @@ def plot_history(histories: Any, metrics: Sequence[str] = ("loss", "accuracy"), 
     handles = [Line2D([], [], color=optimizer_color(label.split("(")[0], i), lw=2, label=label)
                for i, (label, _) in enumerate(runs)]
     for ax, metric in zip(axes, metrics):
-        fields, ylabel = _METRICS[metric]
+        fields, ylabel = METRICS[metric]
         ax.set_xlabel("optimizer step" if x == "step" else "epoch")
         if "loss" in metric:
             log_scale_if_positive(ax)

@@ -12,14 +12,13 @@ from matplotlib.lines import Line2D
 
 from .. import plots
 from ..train import History
+from ..validation import check_names
 from .view import decade_limits
 
 __all__ = ["LiveCurves"]
 
-#: metric -> (History field, y label), as in plot_history
-_METRICS = {"train_loss": ("train_loss", "training loss"), "val_loss": ("val_loss", "validation loss"),
-            "train_acc": ("train_acc", "training accuracy"), "val_acc": ("val_acc", "validation accuracy")}
-
+#: The panels of plot_history that show one History field (the field is the panel's name).
+CURVES = tuple(name for name, (fields, _) in plots.METRICS.items() if fields == (name,))
 
 class LiveCurves:
     """One panel per metric (``"train_loss"``, ``"val_acc"``, ...); lines for ``slots`` runs
@@ -32,6 +31,7 @@ class LiveCurves:
     """
 
     def __init__(self, axes: Sequence[Axes], metrics: Sequence[str], slots: int = 0, x: str = "epoch"):
+        check_names("metrics", metrics, CURVES)
         self.axes, self.metrics, self.x = list(axes), list(metrics), x
         self.runs: list[dict[str, list[Line2D]]] = []
         self._add_runs(slots)
@@ -42,7 +42,7 @@ class LiveCurves:
             else:
                 ax.set_ylim(0.0, 1.02)
             ax.set_xlabel("optimizer step" if x == "step" else "epoch")
-            ax.set_ylabel(_METRICS[metric][1] + (" (log scale)" if loss else ""))
+            ax.set_ylabel(plots.METRICS[metric][1] + (" (log scale)" if loss else ""))
             ax.grid(alpha=0.3)
         self.note = self.axes[0].text(0.02, 0.98, "", transform=self.axes[0].transAxes, ha="left", va="top",
                                       color=plots.DIVERGED_COLOR, fontsize=9, zorder=10, visible=False,
@@ -77,7 +77,7 @@ class LiveCurves:
                 if h is not None else np.empty(0)
             for k, metric in enumerate(self.metrics):
                 epoch, cross = run["epoch"][k], run["cross"][k]
-                values = np.asarray(getattr(h, _METRICS[metric][0]), dtype=float) if h is not None else np.empty(0)
+                values = np.asarray(getattr(h, metric), dtype=float) if h is not None else np.empty(0)
                 shown = h is not None and values.size > 0 and bool(np.isfinite(values).any())
                 epoch.set_data(xs[:values.size], values)
                 epoch.set(color=color, visible=shown)
