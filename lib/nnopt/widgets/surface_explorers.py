@@ -60,16 +60,16 @@ class _SurfaceView(View):
         return self._runs[key]
 
     def _use(self, surface: Union[str, Surface]) -> Surface:
-        """The surface to show (by name or instance); the contour is redrawn only when it changes."""
+        """The surface to show (by name or instance); only the contour is redrawn when it changes."""
         current = self.trajectories.surface if self.trajectories else None
         if isinstance(surface, str):
             if current is not None and current.name == surface:
                 return current
             surface = get_surface(surface)
-        if surface is not current:
-            self.ax_path.clear()
-            self.ax_value.clear()
+        if current is None:
             self.trajectories = plots.TrajectoryPlot(self.ax_path, surface, self.ax_value, value=self.value)
+        elif surface is not current:
+            self.trajectories.set_surface(surface)
         return surface
 
     def background_key(self) -> Optional[Hashable]:
