@@ -8,6 +8,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, Optional, Union
 
 import ipywidgets as W
+import matplotlib
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
@@ -40,7 +41,10 @@ class _SurfaceView(View):
 
     def __init__(self, figure: Figure):
         super().__init__(figure)
-        self.ax_path, self.ax_value = figure.subplots(1, 2, width_ratios=[1.15, 1])
+        # Titles at a fixed height: the automatic one (which dodges decorations above the axes;
+        # these have none) measures every tick label again in each full draw, ~15% of it.
+        with matplotlib.rc_context({"axes.titley": 1.0}):
+            self.ax_path, self.ax_value = figure.subplots(1, 2, width_ratios=[1.15, 1])
         self.trajectories: Optional[plots.TrajectoryPlot] = None
         self._runs: OrderedDict[tuple, Path] = OrderedDict()
 
