@@ -141,6 +141,9 @@ def test_set_surface_replaces_the_contour_and_keeps_the_axes():
     assert ax.get_xlim() == saddle.domain[0] and ax.get_ylim() == saddle.domain[1]
     assert view.lines["SGD"] is line and view.background_key() != key
     assert "saddle point" in [t.get_text() for t in ax.get_legend().get_texts()]
+    view.set_surface("rosenbrock")
+    assert "saddle point" not in [t.get_text() for t in ax.get_legend().get_texts()]
+    view.set_surface(saddle)
     fresh = plots.TrajectoryPlot(plots.new_figure().add_subplot(), saddle, value_ax=plots.new_figure().add_subplot())
     assert vax.get_ylim() == fresh.value_ax.get_ylim() and ax.get_title() == fresh.ax.get_title()
     levels = [c.levels for c in ax.collections]
