@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -57,8 +58,9 @@ _VALUE_LABELS = {"gap": r"$f(x_k) - f^*$ (log scale)", "grad_norm": r"gradient n
 
 
 class TrajectoryPlot:
-    r"""Contour plot of a surface (drawn once) with trajectories whose data can be replaced,
-    and optionally a second panel with a quantity along each path against the step:
+    r"""Contour plot of a surface (drawn once per surface, see :meth:`set_surface`) with
+    trajectories whose data can be replaced, and optionally a second panel with a quantity
+    along each path against the step:
     ``value="gap"`` (:math:`f(x_k) - f^*`, :math:`f^*` the lowest known minimum) or
     ``"grad_norm"`` (:math:`\|\nabla f(x_k)\|`, before any clipping).
 
@@ -78,7 +80,7 @@ class TrajectoryPlot:
         self._markers = {kind: ax.plot([], [], ls="none", marker=marker, ms=13, color="gold", mec="black", mew=0.8,
                                        zorder=4, label=kind)[0]
                          for kind, marker in (("minimum", "*"), ("saddle point", "X"))}
-        self._contours: list[Any] = []
+        self._contours: list[ContourSet] = []
         self._surfaces_drawn = 0
         ax.set_autoscale_on(False)
         ax.set_xlabel("$x$")
