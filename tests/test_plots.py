@@ -129,6 +129,27 @@ def test_set_paths_reuses_artists_and_never_redraws_the_contour():
         view.set_paths(_paths(surface), labels=["same", "same"])
 
 
+def test_set_surface_replaces_the_contour_and_keeps_the_axes():
+    fig = plots.new_figure()
+    ax, vax = fig.subplots(1, 2)
+    view = plots.TrajectoryPlot(ax, "rosenbrock", value_ax=vax)
+    view.set_paths(_paths(surfaces.Rosenbrock(), (("sgd", 1e-3),)))
+    n_collections, line, key = len(ax.collections), view.lines["SGD"], view.background_key()
+    saddle = surfaces.Saddle()
+    view.set_surface(saddle)
+    assert view.surface is saddle and len(ax.collections) == n_collections       # replaced, not added
+    assert ax.get_xlim() == saddle.domain[0] and ax.get_ylim() == saddle.domain[1]
+    assert view.lines["SGD"] is line and view.background_key() != key
+    assert "saddle point" in [t.get_text() for t in ax.get_legend().get_texts()]
+    view.set_surface("rosenbrock")
+    assert "saddle point" not in [t.get_text() for t in ax.get_legend().get_texts()]
+    view.set_surface(saddle)
+    fresh = plots.TrajectoryPlot(plots.new_figure().add_subplot(), saddle, value_ax=plots.new_figure().add_subplot())
+    assert vax.get_ylim() == fresh.value_ax.get_ylim() and ax.get_title() == fresh.ax.get_title()
+    levels = [c.levels for c in ax.collections]
+    np.testing.assert_array_equal(levels[0], [c.levels for c in fresh.ax.collections][0])
+
+
 @pytest.mark.parametrize("value", ["gap", "grad_norm"])
 def test_value_panel(value):
     surface = surfaces.Cliff()

@@ -91,6 +91,18 @@ def test_blitted_frame_equals_a_full_redraw():
     assert differ < 0.005, f"{differ:.2%} of the pixels differ"      # only overlaps (line vs legend) may
 
 
+def test_new_surface_keeps_the_axes_and_blits_over_its_own_contour():
+    e = widgets.lr_explorer(steps=50, lr=1e-3)
+    axes, key = list(e.figure.axes), e._background_key
+    e.controls["surface"].value = "himmelblau"                 # a new contour: a full draw
+    assert e.figure.axes == axes and e._background_key != key
+    e.controls["lr"].value = 1e-2                              # then blitted over the new background
+    blitted = _pixels(e.image.value)
+    e._background_key = None
+    differ = np.any(blitted != _pixels(e.png()), axis=2).mean()
+    assert differ < 0.005, f"{differ:.2%} of the pixels differ"
+
+
 def test_ipympl_backend_uses_the_interactive_canvas():
     if importlib.util.find_spec("ipympl") is None:      # (importing it here would switch our backend)
         pytest.skip("ipympl is not installed")

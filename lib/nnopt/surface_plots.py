@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -57,8 +58,9 @@ _VALUE_LABELS = {"gap": r"$f(x_k) - f^*$ (log scale)", "grad_norm": r"gradient n
 
 
 class TrajectoryPlot:
-    r"""Contour plot of a surface (drawn once) with trajectories whose data can be replaced,
-    and optionally a second panel with a quantity along each path against the step:
+    r"""Contour plot of a surface (drawn once per surface, see :meth:`set_surface`) with
+    trajectories whose data can be replaced, and optionally a second panel with a quantity
+    along each path against the step:
     ``value="gap"`` (:math:`f(x_k) - f^*`, :math:`f^*` the lowest known minimum) or
     ``"grad_norm"`` (:math:`\|\nabla f(x_k)\|`, before any clipping).
 
@@ -74,39 +76,61 @@ class TrajectoryPlot:
                  value: str = "gap", resolution: int = 160, n_levels: int = 20, title: Optional[str] = None):
         check_choice("value", value, sorted(_VALUE_LABELS))
         self.ax, self.value_ax, self.value = ax, value_ax, value
-        self.surface = get_surface(surface) if isinstance(surface, str) else surface
-        (x0, x1), (y0, y1) = self.surface.domain
-        grid = np.stack(np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)))
-        with np.errstate(over="ignore", invalid="ignore"):
-            Z = np.asarray(self.surface.value(grid), dtype=float)
-        levels = log_levels(Z, n_levels)
-        ax.contourf(*grid, Z, levels=levels, cmap=_SURFACE_CMAP, extend="max",
-                    norm=BoundaryNorm(levels, _SURFACE_CMAP.N, extend="max"))
-        ax.contour(*grid, Z, levels=levels, colors="0.55", linewidths=0.4)
-        self._markers = []
-        for kind, points, marker in (("minimum", self.surface.minima, "*"),
-                                     ("saddle point", getattr(self.surface, "saddles", []), "X")):
-            if len(points):
-                pts = np.asarray(points, dtype=float)
-                self._markers += ax.plot(pts[:, 0], pts[:, 1], ls="none", marker=marker, ms=13, color="gold",
-                                         mec="black", mew=0.8, zorder=4, label=kind)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
+        self.resolution, self.n_levels = resolution, n_levels
+        self._markers = {kind: ax.plot([], [], ls="none", marker=marker, ms=13, color="gold", mec="black", mew=0.8,
+                                       zorder=4, label=kind)[0]
+                         for kind, marker in (("minimum", "*"), ("saddle point", "X"))}
+        self._contours: list[ContourSet] = []
+        self._surfaces_drawn = 0
         ax.set_autoscale_on(False)
         ax.set_xlabel("$x$")
         ax.set_ylabel("$y$")
-        ax.set_title(title if title is not None else f"{self.surface!r}: optimizer trajectories")
-        self.fstar = min((self.surface.value(m) for m in self.surface.minima), default=float(np.nanmin(Z)))
         if value_ax is not None:
-            self._setup_value_axes(grid, Z)
+            value_ax.set_yscale("log")
+            value_ax.set_xlim(0, 1)
+            value_ax.set_autoscale_on(False)
+            value_ax.set_xlabel("step $k$")
+            value_ax.set_ylabel(_VALUE_LABELS[value])
+            value_ax.set_title("distance to the optimum" if value == "gap" else "gradient norm along the path")
+            value_ax.grid(alpha=0.3)
         self._traces: dict[str, _PathArtists] = {}
         self.note = ax.text(0.02, 0.98, "", transform=ax.transAxes, ha="left", va="top",
                             color=DIVERGED_COLOR, fontsize=9, zorder=10, visible=False,
                             bbox=dict(facecolor="white", alpha=0.85, edgecolor=DIVERGED_COLOR,
                                       boxstyle="round"))
+        self.set_surface(surface, title)
 
-    def _setup_value_axes(self, grid: np.ndarray, Z: np.ndarray) -> None:
-        """Log y axis with limits from the quantity's range over the domain."""
+    def set_surface(self, surface: Union[Surface, str], title: Optional[str] = None) -> None:
+        """Show ``surface`` (an instance or a name): its contour replaces the previous one, with
+        its minima and saddle points, its domain as the limits and (value panel) the range of
+        the quantity over it. The axes, their ticks and the trajectory artists are kept, so a
+        new surface costs one contour, not a new figure."""
+        self.surface = get_surface(surface) if isinstance(surface, str) else surface
+        (x0, x1), (y0, y1) = self.surface.domain
+        grid = np.stack(np.meshgrid(np.linspace(x0, x1, self.resolution), np.linspace(y0, y1, self.resolution)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = np.asarray(self.surface.value(grid), dtype=float)
+        levels = log_levels(Z, self.n_levels)
+        for artist in self._contours:
+            artist.remove()
+        self._contours = [            # contourpy's "serial": the same contours as the default, ~25% faster
+            self.ax.contourf(*grid, Z, levels=levels, cmap=_SURFACE_CMAP, extend="max", algorithm="serial",
+                             norm=BoundaryNorm(levels, _SURFACE_CMAP.N, extend="max")),
+            self.ax.contour(*grid, Z, levels=levels, colors="0.55", linewidths=0.4, algorithm="serial")]
+        self._surfaces_drawn += 1
+        for kind, points in (("minimum", self.surface.minima), ("saddle point", getattr(self.surface, "saddles", []))):
+            pts = np.asarray(points, dtype=float).reshape(-1, 2)
+            self._markers[kind].set_data(pts[:, 0], pts[:, 1])
+        self.ax.set_xlim(x0, x1)
+        self.ax.set_ylim(y0, y1)
+        self.ax.set_title(title if title is not None else f"{self.surface!r}: optimizer trajectories")
+        self.fstar = min((self.surface.value(m) for m in self.surface.minima), default=float(np.nanmin(Z)))
+        if self.value_ax is not None:
+            self._value_limits(grid, Z)
+        self._legend(list(self._traces))
+
+    def _value_limits(self, grid: np.ndarray, Z: np.ndarray) -> None:
+        """Log y limits from the quantity's range over the domain."""
         vax = self.value_ax
         with np.errstate(over="ignore", invalid="ignore"):
             if self.value == "gap":
@@ -114,14 +138,7 @@ class TrajectoryPlot:
             else:
                 top = float(np.nanmax(np.hypot(*self.surface.grad(grid))))
                 bottom = top * 1e-7
-        vax.set_yscale("log")
         vax.set_ylim(bottom, 10 * max(top, bottom))
-        vax.set_xlim(0, 1)
-        vax.set_autoscale_on(False)
-        vax.set_xlabel("step $k$")
-        vax.set_ylabel(_VALUE_LABELS[self.value])
-        vax.set_title("distance to the optimum" if self.value == "gap" else "gradient norm along the path")
-        vax.grid(alpha=0.3)
 
     @property
     def lines(self) -> dict[str, Line2D]:
@@ -140,7 +157,7 @@ class TrajectoryPlot:
     def background_key(self) -> tuple:
         """Changes exactly when something other than :meth:`dynamic_artists` changed."""
         xlim = tuple(self.value_ax.get_xlim()) if self.value_ax is not None else None
-        return (id(self), tuple(self._traces), xlim)
+        return (id(self), self._surfaces_drawn, tuple(self._traces), xlim)
 
     def set_paths(self, paths: Sequence[Trajectory], labels: Optional[Sequence[str]] = None,
                   colors: Optional[Sequence[str]] = None, styles: Optional[Sequence[dict]] = None,
@@ -200,7 +217,8 @@ class TrajectoryPlot:
         return self._traces[label]
 
     def _legend(self, labels: Sequence[str]) -> None:
-        handles = [self._traces[label].line for label in labels] + self._markers
+        handles = [self._traces[label].line for label in labels]
+        handles += [marker for marker in self._markers.values() if len(marker.get_xdata())]
         handles += [Line2D([], [], ls="none", marker="o", mfc="white", mec="0.3", label="start"),
                     Line2D([], [], ls="none", marker="s", mfc="0.3", mec="black", label="end")]
         self.ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)

@@ -37,8 +37,9 @@ a figure created under the active backend. When displayed, an explorer also offe
 current frame as ``image/png``: renderers without widget support (static viewers, untrusted
 notebooks, nbclient runs) show that picture instead of a blank.
 
-**Speed.** Contours are drawn once per surface (:class:`nnopt.plots.TrajectoryPlot`); a
-slider only changes line data; frames are PNG-encoded with fast compression.
+**Speed.** Contours are drawn once per surface (:class:`nnopt.plots.TrajectoryPlot`; a new
+surface replaces the contour on the same axes); a slider only changes line data; frames are
+PNG-encoded with fast compression.
 
 **Modules.** :mod:`~nnopt.widgets.view` holds the machinery (:class:`View`,
 :class:`Explorer`, control builders), public for new explorers; one module per family:
