@@ -8,9 +8,11 @@ answer's *source* -- outside the kernel, with :mod:`ast`, never running it -- an
   ``T``, ``theano``, ``np`` and builtins from outside itself, and no escape hatch that runs
   Python per step (``as_op``, ``OpFromGraph``, ``theano.compile``, ``theano.printing``...),
   no dynamic access (``getattr``, ``exec``, dunder attributes, imports);
-* ``train_softmax_theano``: a function that compiles ``theano.function(..., updates=...)``
-  with updates made by ``adam_updates(...)``, and uses only ``T``, ``theano``, ``np``,
-  ``minibatches``, ``adam_updates`` and builtins from outside itself.
+* ``train_softmax_theano``: a function that uses only ``T``, ``theano``, ``np``,
+  ``minibatches``, ``adam_updates`` and builtins from outside itself, and whose data flow
+  (:mod:`.dataflow`) shows that the ``W, b`` it returns are ``W.get_value(), b.get_value()``
+  of shared variables created from zeros and written only by the ``theano.function(...,
+  updates=adam_updates(cost, [W, b], lr=lr))`` it calls in its training loop.
 
 At autograde the source is the notebook's (:func:`notebook_sources`, which also refuses a
 name defined twice or rebound elsewhere); in student mode, ``inspect.getsource`` in the
@@ -22,6 +24,8 @@ import ast
 import builtins
 from collections.abc import Iterable, Sequence
 from types import ModuleType
+
+from . import dataflow
 
 BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - {
     "eval", "exec", "compile", "getattr", "setattr", "delattr", "globals", "locals", "vars",
@@ -62,19 +66,6 @@ def _bound_names(fn: ast.FunctionDef) -> set[str]:
 def _grad_call(node: ast.AST) -> bool:
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "grad"
             and isinstance(node.func.value, (ast.Name, ast.Attribute)))
-
-
-def _uses_adam_updates(fn: ast.FunctionDef) -> bool:
-    """``theano.function(..., updates=<adam_updates(...) or a name assigned from it>)``."""
-    from_adam = {t.id for node in ast.walk(fn) if isinstance(node, ast.Assign) and _calls(node.value, "adam_updates")
-                 for t in node.targets if isinstance(t, ast.Name)}
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "function":
-            for kw in node.keywords:
-                if kw.arg == "updates" and (_calls(kw.value, "adam_updates")
-                                            or (isinstance(kw.value, ast.Name) and kw.value.id in from_adam)):
-                    return True
-    return False
 
 
 def _chain(node: ast.Attribute) -> tuple[str | None, list[str]]:
@@ -151,8 +142,8 @@ def problems(source: str, role: str, name: str | None = None) -> list[str]:
     found += _escapes(fn, bound, name)
     if name == "adam_updates" and not any(_grad_call(n) for n in ast.walk(fn)):
         found.append("adam_updates must compute the gradients symbolically with T.grad(cost, params)")
-    if name == "train_softmax_theano" and not _uses_adam_updates(fn):
-        found.append("train_softmax_theano must train with theano.function(..., updates=adam_updates(...))")
+    if name == "train_softmax_theano":
+        found += dataflow.problems(fn)
     return list(dict.fromkeys(found))
 
 
