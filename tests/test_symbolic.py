@@ -59,6 +59,15 @@ def test_the_notebook_must_define_an_answer_once_and_leave_theano_alone():
     assert any("defined in 2 cells" in p for p in problems) and any("name T is rebound" in p for p in problems)
 
 
+@pytest.mark.parametrize("patch", ["C = type(theano.shared(0.0))\nC.get_value = lambda self: None",
+                                   "from theano.compile.sharedvalue import SharedVariable\nSharedVariable.get_value = len",
+                                   "type(step).__call__ = len"])
+def test_a_notebook_that_patches_theanos_shared_variables_or_functions_is_not_trusted(patch):
+    cells = ["from nnopt.theano_compat import theano, T", SOLUTION["adam_updates"], SOLUTION["train_softmax"], patch]
+    _, problems = sourcecheck.notebook_sources(cells, ["adam_updates", "train_softmax_theano"])
+    assert any("cell 3 assigns ." in p and "cannot be trusted" in p for p in problems), problems
+
+
 THEANO_SCRIPT = r'''
 import numpy as np
 from nnopt import grading

@@ -131,6 +131,7 @@ class _Flow:
         return None
 
     def in_loop(self, node: ast.AST) -> bool:
+        """``node`` is in the body of a ``for`` or ``while`` loop (not its header or ``else``)."""
         child = node
         while (parent := self.parent.get(id(child))) is not None:
             if isinstance(parent, (ast.For, ast.While)) and any(child is s for s in parent.body):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 
@@ -165,7 +166,8 @@ def notebook_sources(cells: Sequence[str], names: Iterable[str], protected: Iter
                      ) -> tuple[dict[str, str], list[str]]:
     """For each answer ``name``: the source of the one code cell that defines it, and the
     problems found (a name defined in several cells or in none; ``protected`` module names
-    rebound anywhere). ``cells``: the notebook's code cells in order, IPython syntax allowed
+    rebound anywhere; a Theano method or function name assigned as an attribute anywhere).
+    ``cells``: the notebook's code cells in order, IPython syntax allowed
     (``%time`` and friends are transformed first)."""
     from IPython.core.inputtransformer2 import TransformerManager
     trees: list[ast.AST | None] = []
@@ -185,4 +187,19 @@ def notebook_sources(cells: Sequence[str], names: Iterable[str], protected: Iter
         where = [i for i, t in enumerate(trees) if t is not None and _binds(t, name)]
         if len(where) > 1:
             found.append(f"the name {name} is rebound in cells {where[1:]}; the Theano part cannot be trusted")
+    patched = sorted({(i, n.attr) for i, t in enumerate(trees) if t is not None for n in ast.walk(t)
+                      if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del))
+                      and n.attr in _theano_attributes()})
+    found += [f"cell {i} assigns .{attr}, a name of Theano's shared variables or compiled functions; "
+              f"the Theano part cannot be trusted" for i, attr in patched]
     return sources, found
+
+
+@functools.cache
+def _theano_attributes() -> frozenset[str]:
+    """Attribute names of Theano's shared variables, compiled functions and module (``name`` aside):
+    assigning one anywhere (``type(W).get_value = ...``) could change what ``W.get_value()`` returns."""
+    from ..theano_compat import theano
+    from theano.compile.function.types import Function
+    from theano.tensor.sharedvar import TensorSharedVariable
+    return (frozenset(dir(TensorSharedVariable)) | frozenset(dir(Function)) | frozenset(dir(theano))) - {"name"}
