@@ -363,9 +363,19 @@ SAMPLES = [
            fails=("test_adam_updates", "test_adam_updates_more", "test_theano_training")),
     Sample("dina_lab3.ipynb", lab3_with(train_softmax=attacks.NUMPY_INLINE_SOFTMAX), LAB3, "dina", 12, "graded",
            "the softmax trained by a numpy Adam written inline; the compiled Theano function is never called "
-           "(B2 must fail: it is not trained with Theano)", fails=("test_theano_training",),
-           open_hole="the static check only requires theano.function(..., updates=adam_updates(...)) to appear; "
-                     "numbers cannot tell numpy from Theano, and nothing checks the compiled function is used"),
+           "(B2 fails: the data-flow rule wants the compiled function called in the loop and W.get_value(), "
+           "b.get_value() returned)", fails=("test_theano_training",)),
+    Sample("eli_lab3.ipynb", lab3_with(train_softmax=attacks.CALLED_NUMPY_RETURNED), LAB3, "eli", 12, "graded",
+           "calls a compiled Theano step (of a stub cost) in the loop but returns the arrays a numpy Adam trained "
+           "beside it (B2 fails: W.get_value(), b.get_value() must be returned)", fails=("test_theano_training",)),
+    Sample("nora_lab3.ipynb", lab3_with(train_softmax=attacks.BORROWED_STORAGE), LAB3, "nora", 12, "graded",
+           "a stub Theano step called in the loop; the numpy-trained values written into W's storage through "
+           "W.get_value(borrow=True)[:] = Wv, then W.get_value() returned (B2 fails: borrow= refused)",
+           fails=("test_theano_training",)),
+    Sample("otto_lab3.ipynb", lab3_with(train_softmax=attacks.SECOND_FUNCTION), LAB3, "otto", 12, "graded",
+           "a stub Theano step called in the loop; the numpy-trained values copied into W, b by a second "
+           "theano.function(updates=[(W, T.constant(Wv)), ...]) (B2 fails: every compiled function must take its "
+           "updates from adam_updates)", fails=("test_theano_training",)),
     Sample("fiona_lab1.ipynb", flooding_tests, LAB1, "fiona", 14, "graded",
            "honest answers whose Momentum prints 24 kB per step: over 1 MiB inside the momentum test cells, "
            "around the records the output caps must keep"),

@@ -59,6 +59,15 @@ def test_the_notebook_must_define_an_answer_once_and_leave_theano_alone():
     assert any("defined in 2 cells" in p for p in problems) and any("name T is rebound" in p for p in problems)
 
 
+@pytest.mark.parametrize("patch", ["C = type(theano.shared(0.0))\nC.get_value = lambda self: None",
+                                   "from theano.compile.sharedvalue import SharedVariable\nSharedVariable.get_value = len",
+                                   "type(step).__call__ = len"])
+def test_a_notebook_that_patches_theanos_shared_variables_or_functions_is_not_trusted(patch):
+    cells = ["from nnopt.theano_compat import theano, T", SOLUTION["adam_updates"], SOLUTION["train_softmax"], patch]
+    _, problems = sourcecheck.notebook_sources(cells, ["adam_updates", "train_softmax_theano"])
+    assert any("cell 3 assigns ." in p and "cannot be trusted" in p for p in problems), problems
+
+
 THEANO_SCRIPT = r'''
 import numpy as np
 from nnopt import grading
@@ -98,3 +107,123 @@ def test_theano_answers_are_checked_against_the_graders_references(tmp_path):
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and "THEANO OK" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
     assert out.stderr == "", "Theano must not write to stderr (nbgrader scores it 0)"
+
+
+# ----------------------------------------------------------------- B2's data flow (issue 16, sample dina)
+#: An honest train_softmax_theano; ``Wv, bv`` stand for arrays a cheat would train with numpy.
+HONEST_TRAIN = '''def train_softmax_theano(data, epochs=20, batch_size=64, lr=0.01, seed=0):
+    n_features, n_classes = data.train.X.shape[1], data.n_classes
+    Wv, bv = np.zeros((n_features, n_classes)), np.zeros(n_classes)
+    W = theano.shared(np.zeros((n_features, n_classes)), name="W")
+    b = theano.shared(np.zeros(n_classes), name="b")
+    X, y = T.dmatrix("X"), T.ivector("y")
+    p = T.nnet.softmax(T.dot(X, W) + b)
+    cost = -T.mean(T.log(p[T.arange(y.shape[0]), y]))
+    step = theano.function([X, y], cost, updates=adam_updates(cost, [W, b], lr=lr))
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for X_b, y_b in minibatches(data.train.X, data.train.y, batch_size, seed=rng):
+            step(X_b.astype("float64"), y_b.astype("int32"))
+    return W.get_value(), b.get_value()
+'''
+COMPILE = '    step = theano.function([X, y], cost, updates=adam_updates(cost, [W, b], lr=lr))\n'
+CALL = '            step(X_b.astype("float64"), y_b.astype("int32"))\n'
+RETURN = '    return W.get_value(), b.get_value()\n'
+W_INIT = '    W = theano.shared(np.zeros((n_features, n_classes)), name="W")\n'
+LOOP = '    for _ in range(epochs):\n'
+
+
+def _train(*edits: tuple[str, str]) -> str:
+    """HONEST_TRAIN with each ``(line, replacement)`` applied (the line must be there)."""
+    source = HONEST_TRAIN
+    for old, new in edits:
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
+
+
+@pytest.mark.parametrize("source", [
+    HONEST_TRAIN,
+    SOLUTION["train_softmax"],
+    _train((RETURN, "    Wf = W.get_value()\n    bf = b.get_value()\n    return Wf, bf\n")),
+    _train((RETURN, "    return [W.get_value(), b.get_value()]\n")),
+    _train((LOOP, "    epoch = 0\n    while epoch < epochs:\n        epoch += 1\n"), (RETURN, RETURN)),
+    _train((CALL, '            losses.append(step(X_b.astype("float64"), y_b.astype("int32")))\n'),
+           (LOOP, "    losses = []\n" + LOOP)),
+    _train((CALL, '            loss = step(X_b, y_b.astype("int32"))\n')),
+    _train((COMPILE, "    params = [W, b]\n    updates = adam_updates(cost, params, lr)\n"
+                     "    step = theano.function(inputs=[X, y], outputs=cost, updates=updates, "
+                     "allow_input_downcast=True)\n")),
+    _train((W_INIT + '    b = theano.shared(np.zeros(n_classes), name="b")\n',
+            '    W, b = theano.shared(np.zeros((n_features, n_classes)), "W"), theano.shared(np.zeros_like(bv))\n')),
+], ids=["template", "solution", "names-bound-after-training", "list", "while", "losses-list", "loss-ignored",
+        "updates-and-params-names", "tuple-assignment"])
+def test_honest_training_data_flows_are_accepted(source):
+    assert sourcecheck.problems(source, "train_softmax_theano") == []
+
+
+CALLED = "inside its training loop"
+RETURNS = "must return W.get_value(), b.get_value() of the shared variables trained by the compiled function"
+
+
+@pytest.mark.parametrize("source, needle", [
+    (sample_answers_attacks.NUMPY_INLINE_SOFTMAX, CALLED),
+    (sample_answers_attacks.NUMPY_INLINE_SOFTMAX, RETURNS + " (line 30)"),
+    (_train((CALL, "            pass\n")), CALLED),
+    (_train((CALL, "            if False:\n    " + CALL)), None),           # dead call: W stays zeros (numbers)
+    (_train((RETURN, "    return Wv, bv\n")), RETURNS),
+    (_train((RETURN, "    return (W.get_value(), b.get_value()) if False else (Wv, bv)\n")), RETURNS),
+    (_train((RETURN, "    return W.get_value() * 0 + Wv, b.get_value() * 0 + bv\n")), RETURNS),
+    (_train((RETURN, "    return np.asarray(W.get_value()), b.get_value()\n")), RETURNS),
+    (_train((RETURN, "    W.set_value(Wv)\n" + RETURN)), "uses .set_value"),
+    (_train((RETURN, "    W.get_value(borrow=True)[:] = Wv\n" + RETURN)), "passes borrow="),
+    (_train((RETURN, "    W.get_value(True)[:] = Wv\n" + RETURN)), "get_value with arguments"),
+    (_train((RETURN, "    W.container.value = Wv\n" + RETURN)), "uses .container"),
+    (_train((RETURN, "    W.container.value = Wv\n" + RETURN)), "assigns the attribute .value"),
+    (_train((RETURN, "    W.zero()\n" + RETURN)), "uses .zero"),
+    (_train((RETURN, "    W._value_set(Wv)\n" + RETURN)), "uses ._value_set"),
+    (_train((W_INIT, W_INIT + "    W.default_update = T.constant(Wv)\n")), "assigns the attribute .default_update"),
+    (_train((RETURN, "    W = theano.shared(Wv)\n" + RETURN)), "must create W once"),
+    (_train((W_INIT, W_INIT + W_INIT)), "must create W once"),
+    (_train((W_INIT, '    W = theano.shared(Wv, name="W")\n')), "theano.shared(np.zeros(...)"),
+    (_train((W_INIT, '    W = theano.shared(np.zeros((64, 10)) + Wv)\n')), "theano.shared(np.zeros(...)"),
+    (_train((RETURN, "    V = theano.shared(Wv)\n    return V.get_value(), b.get_value()\n")), RETURNS),
+    (_train((RETURN, "    W2 = W\n    return W2.get_value(), b.get_value()\n")), RETURNS),
+    (_train((RETURN, "    Wf = W.get_value()\n    Wf[:] = Wv\n    return Wf, b.get_value()\n")), RETURNS),
+    (_train((RETURN, "    Wf = W.get_value()\n    np.copyto(Wf, Wv)\n    return Wf, b.get_value()\n")), RETURNS),
+    (_train((RETURN, "    Wf = W.get_value()\n    Wf += Wv\n    return Wf, b.get_value()\n")), RETURNS),
+    (_train((RETURN, "    copy = theano.function([], [], updates=[(W, T.constant(Wv)), (b, T.constant(bv))])\n"
+                     "    copy()\n" + RETURN)), "must take its updates from the one adam_updates(...) call"),
+    (_train((COMPILE, COMPILE.replace("updates=", "givens={X: X}, updates="))), "passes givens="),
+    (_train((COMPILE, COMPILE.replace("updates=", "mode='FAST_COMPILE', updates="))),
+     "may pass theano.function only inputs, outputs"),
+    (_train((COMPILE, "    compile_ = theano.function\n" + COMPILE.replace("theano.function", "compile_"))),
+     "uses .function other than as theano.function(...)"),
+    (_train((RETURN, "    step.copy(swap={W: theano.shared(Wv)})\n" + RETURN)), "may only call the compiled function"),
+    (_train((COMPILE, "    upd = adam_updates(cost, [W, b], lr=lr)\n    upd.append((W, T.constant(Wv)))\n"
+                      + COMPILE.replace("adam_updates(cost, [W, b], lr=lr)", "upd"))),
+     "may only pass the result of adam_updates(...) as updates="),
+    (_train((COMPILE, COMPILE.replace("adam_updates(cost, [W, b], lr=lr)",
+                                      "adam_updates(cost, [W, b], lr=lr) + [(W, T.constant(Wv))]"))),
+     "must take its updates from the one adam_updates(...) call"),
+    (_train((COMPILE, COMPILE.replace("lr=lr", "lr=0.0"))), "must pass its own parameter lr, unchanged"),
+    (_train((LOOP, "    lr = 0.0\n" + LOOP)), "must pass its own parameter lr, unchanged"),
+    (_train((COMPILE, COMPILE.replace("lr=lr", "lr=lr, eps=1e30"))), "adam_updates(cost, [W, b], lr=lr) with nothing"),
+    (_train((COMPILE, "    params = [W, b]\n    params.append(theano.shared(Wv))\n"
+                      + COMPILE.replace("[W, b]", "params"))), "must pass the list of its shared variables"),
+    (_train((RETURN, "    def result():\n        return W.get_value(), b.get_value()\n    return result()\n")),
+     "defines a function inside itself"),
+    (_train((RETURN, "    return (lambda: (Wv, bv))()\n")), "defines a function inside itself"),
+    (_train((LOOP, "    if epochs >= 0:\n        return Wv, bv\n" + LOOP)), "in one return statement at the end"),
+    (_train((LOOP, "    try:\n        raise ValueError\n    except ValueError:\n        pass\n" + LOOP)),
+     "contains a try"),
+    (_train((LOOP, "    np = T\n" + LOOP)), "rebinds np"),
+    (_train((COMPILE, COMPILE.replace("[X, y]", "[X, theano.In(y)]"))), "uses .In"),
+    (_train((RETURN, "    adam_updates(cost, [W, b], lr=lr)\n" + RETURN)), "calling adam_updates once (2 calls)"),
+], ids=lambda v: None)
+def test_training_data_flows_that_bypass_the_compiled_step_are_refused(source, needle):
+    found = "; ".join(sourcecheck.problems(source, "train_softmax_theano"))
+    if needle is None:
+        assert found == ""          # statically fine; the numbers fail (W, b stay zeros)
+    else:
+        assert needle in found, found

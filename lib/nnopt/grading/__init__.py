@@ -37,6 +37,7 @@ module              holds
 ``figures``         figures checked by their plotted data
 ``symbolic``        Lab 3 Part B: Theano updates and the softmax regression
 ``sourcecheck``     static checks (outside the kernel) that the Theano answers are symbolic
+``dataflow``        Lab 3 B2: the returned W, b are what the compiled Adam step trained (static)
 ``cells``           reading a test cell's checks from its source (the trusted side)
 ``verdict``         :func:`~.verdict.judge`: the one function that decides
 ``compare``         dtype-aware tolerances and step-by-step messages

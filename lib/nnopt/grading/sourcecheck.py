@@ -8,9 +8,11 @@ answer's *source* -- outside the kernel, with :mod:`ast`, never running it -- an
   ``T``, ``theano``, ``np`` and builtins from outside itself, and no escape hatch that runs
   Python per step (``as_op``, ``OpFromGraph``, ``theano.compile``, ``theano.printing``...),
   no dynamic access (``getattr``, ``exec``, dunder attributes, imports);
-* ``train_softmax_theano``: a function that compiles ``theano.function(..., updates=...)``
-  with updates made by ``adam_updates(...)``, and uses only ``T``, ``theano``, ``np``,
-  ``minibatches``, ``adam_updates`` and builtins from outside itself.
+* ``train_softmax_theano``: a function that uses only ``T``, ``theano``, ``np``,
+  ``minibatches``, ``adam_updates`` and builtins from outside itself, and whose data flow
+  (:mod:`.dataflow`) shows that the ``W, b`` it returns are ``W.get_value(), b.get_value()``
+  of shared variables created from zeros and written only by the ``theano.function(...,
+  updates=adam_updates(cost, [W, b], lr=lr))`` it calls in its training loop.
 
 At autograde the source is the notebook's (:func:`notebook_sources`, which also refuses a
 name defined twice or rebound elsewhere); in student mode, ``inspect.getsource`` in the
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 from collections.abc import Iterable, Sequence
 from types import ModuleType
+
+from . import dataflow
 
 BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - {
     "eval", "exec", "compile", "getattr", "setattr", "delattr", "globals", "locals", "vars",
@@ -62,19 +67,6 @@ def _bound_names(fn: ast.FunctionDef) -> set[str]:
 def _grad_call(node: ast.AST) -> bool:
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "grad"
             and isinstance(node.func.value, (ast.Name, ast.Attribute)))
-
-
-def _uses_adam_updates(fn: ast.FunctionDef) -> bool:
-    """``theano.function(..., updates=<adam_updates(...) or a name assigned from it>)``."""
-    from_adam = {t.id for node in ast.walk(fn) if isinstance(node, ast.Assign) and _calls(node.value, "adam_updates")
-                 for t in node.targets if isinstance(t, ast.Name)}
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "function":
-            for kw in node.keywords:
-                if kw.arg == "updates" and (_calls(kw.value, "adam_updates")
-                                            or (isinstance(kw.value, ast.Name) and kw.value.id in from_adam)):
-                    return True
-    return False
 
 
 def _chain(node: ast.Attribute) -> tuple[str | None, list[str]]:
@@ -151,8 +143,8 @@ def problems(source: str, role: str, name: str | None = None) -> list[str]:
     found += _escapes(fn, bound, name)
     if name == "adam_updates" and not any(_grad_call(n) for n in ast.walk(fn)):
         found.append("adam_updates must compute the gradients symbolically with T.grad(cost, params)")
-    if name == "train_softmax_theano" and not _uses_adam_updates(fn):
-        found.append("train_softmax_theano must train with theano.function(..., updates=adam_updates(...))")
+    if name == "train_softmax_theano":
+        found += dataflow.problems(fn)
     return list(dict.fromkeys(found))
 
 
@@ -174,7 +166,8 @@ def notebook_sources(cells: Sequence[str], names: Iterable[str], protected: Iter
                      ) -> tuple[dict[str, str], list[str]]:
     """For each answer ``name``: the source of the one code cell that defines it, and the
     problems found (a name defined in several cells or in none; ``protected`` module names
-    rebound anywhere). ``cells``: the notebook's code cells in order, IPython syntax allowed
+    rebound anywhere; a Theano method or function name assigned as an attribute anywhere).
+    ``cells``: the notebook's code cells in order, IPython syntax allowed
     (``%time`` and friends are transformed first)."""
     from IPython.core.inputtransformer2 import TransformerManager
     trees: list[ast.AST | None] = []
@@ -194,4 +187,19 @@ def notebook_sources(cells: Sequence[str], names: Iterable[str], protected: Iter
         where = [i for i, t in enumerate(trees) if t is not None and _binds(t, name)]
         if len(where) > 1:
             found.append(f"the name {name} is rebound in cells {where[1:]}; the Theano part cannot be trusted")
+    patched = sorted({(i, n.attr) for i, t in enumerate(trees) if t is not None for n in ast.walk(t)
+                      if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del))
+                      and n.attr in _theano_attributes()})
+    found += [f"cell {i} assigns .{attr}, a name of Theano's shared variables or compiled functions; "
+              f"the Theano part cannot be trusted" for i, attr in patched]
     return sources, found
+
+
+@functools.cache
+def _theano_attributes() -> frozenset[str]:
+    """Attribute names of Theano's shared variables, compiled functions and module (``name`` aside):
+    assigning one anywhere (``type(W).get_value = ...``) could change what ``W.get_value()`` returns."""
+    from ..theano_compat import theano
+    from theano.compile.function.types import Function
+    from theano.tensor.sharedvar import TensorSharedVariable
+    return (frozenset(dir(TensorSharedVariable)) | frozenset(dir(Function)) | frozenset(dir(theano))) - {"name"}
