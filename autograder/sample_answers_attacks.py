@@ -109,3 +109,28 @@ Momentum.step = _noisy_step
 #: JSON nested 100 000 deep (a parser's recursion limit).
 DEEP_JSON = ('{"cells": [], "metadata": {"x": ' + "[" * 100_000 + "]" * 100_000 +
              '}, "nbformat": 4, "nbformat_minor": 5}').encode()
+
+#: An honest ``adam_updates`` steered onto numpy's gradients: the cost ``T.sum(W * G) + T.sum(b * g)``
+#: has gradient ``(G, g)``, fed each step with the cross-entropy gradient numpy computed, so the
+#: Theano Adam lands on the reference without Theano computing the model.
+STEERED_SOFTMAX = '''def train_softmax_theano(data, epochs=20, batch_size=64, lr=0.01, seed=0):
+    """The compiled Adam step is called in the loop, but its gradient is computed by numpy."""
+    n_features, n_classes = data.train.X.shape[1], data.n_classes
+    W = theano.shared(np.zeros((n_features, n_classes)), name="W")
+    b = theano.shared(np.zeros(n_classes), name="b")
+    X, y = T.dmatrix("X"), T.ivector("y")
+    G, g = T.dmatrix("G"), T.dvector("g")
+    cost = T.sum(W * G) + T.sum(b * g)
+    step = theano.function([X, y, G, g], cost, updates=adam_updates(cost, [W, b], lr=lr), on_unused_input="ignore")
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for X_b, y_b in minibatches(data.train.X, data.train.y, batch_size, seed=rng):
+            X_b = X_b.astype(np.float64)
+            z = X_b @ W.get_value() + b.get_value()
+            pr = np.exp(z - z.max(axis=1, keepdims=True))
+            pr = pr / pr.sum(axis=1, keepdims=True)
+            pr[np.arange(len(y_b)), y_b] -= 1
+            d = pr / len(y_b)
+            step(X_b, y_b.astype("int32"), X_b.T @ d, d.sum(0))
+    return W.get_value(), b.get_value()
+'''

@@ -227,3 +227,72 @@ def test_training_data_flows_that_bypass_the_compiled_step_are_refused(source, n
         assert found == ""          # statically fine; the numbers fail (W, b stay zeros)
     else:
         assert needle in found, found
+
+
+# ------------------------------------------- what flows into the step: inputs, minibatches, cost (sample pia)
+COST_LINE = '    cost = -T.mean(T.log(p[T.arange(y.shape[0]), y]))\n'
+RNG = '    rng = np.random.default_rng(seed)\n'
+MB = '        for X_b, y_b in minibatches(data.train.X, data.train.y, batch_size, seed=rng):\n'
+SIZES = '    n_features, n_classes = data.train.X.shape[1], data.n_classes\n'
+INPUTS = "must compile the step with inputs [X, y] and nothing else"
+FEED = "must call the compiled step as step(X_b, y_b) inside for X_b, y_b in minibatches(data.train.X, data.train.y"
+LOOP_MB = "must loop for X_b, y_b in minibatches(data.train.X, data.train.y, batch_size, seed=rng) with rng = np.random"
+COSTS = "the cost train_softmax_theano gives adam_updates may only be computed from X, y, W, b, T.* and numbers, not"
+
+
+@pytest.mark.parametrize("source", [
+    _train((CALL, '            X_b = X_b.astype(np.float64)\n            step(X_b, y_b.astype("int32"))\n')),
+    _train((SIZES, SIZES + "    k = data.n_classes\n"), (COST_LINE, COST_LINE.replace("))\n", ")) * k / k\n"))),
+    _train((COST_LINE, "    cost = T.nnet.categorical_crossentropy(p, y).mean()\n"),
+           (CALL, CALL.replace('X_b.astype("float64")', "X_b"))),
+    _train(("T.dmatrix", "T.matrix"), (COMPILE, COMPILE.replace("cost, updates", "[cost], updates"))),
+    _train((COMPILE, COMPILE.replace("[X, y], cost, ", "inputs=[X, y], "))),
+    _train((MB, MB.replace("seed=rng", "rng"))),
+], ids=["recast-batch", "size-in-cost", "categorical-crossentropy", "T.matrix-outputs-list", "no-outputs",
+        "positional-rng"])
+def test_honest_inputs_minibatches_and_costs_are_accepted(source):
+    assert sourcecheck.problems(source, "train_softmax_theano") == []
+
+
+@pytest.mark.parametrize("source, needle", [
+    (sample_answers_attacks.STEERED_SOFTMAX, INPUTS),
+    (sample_answers_attacks.STEERED_SOFTMAX, FEED),
+    (_train((COST_LINE, COST_LINE.replace("))\n", ")) + T.sum(W * Wv)\n"))), COSTS + " np.zeros (line 3)"),
+    (_train((COST_LINE, "    V = theano.shared(Wv)\n" + COST_LINE.replace("))\n", ")) + T.sum(W * V)\n"))),
+     COSTS + " theano.shared"),
+    (_train((COST_LINE, COST_LINE.replace("))\n", ")) + T.sum(W) * data.train.X[0, 0]\n"))),
+     "may only use data in minibatches(data.train.X"),
+    (_train((COST_LINE, COST_LINE.replace("))\n", ")) + T.sum(W * np.ones(10))\n"))), COSTS + " np.ones"),
+    (_train((COST_LINE, COST_LINE.replace("))\n", ")) + epochs * 0\n"))), COSTS + " epochs"),
+    (_train((CALL, "            step(Wv, y_b.astype('int32'))\n")), FEED),
+    (_train((CALL, "            step(y_b, X_b)\n")), FEED),
+    (_train((CALL, CALL + "            step(data.train.X, data.train.y)\n")), FEED),
+    (_train((MB, MB.replace("data.train.X, data.train.y", "data.val.X, data.val.y"))), LOOP_MB),
+    (_train((MB, MB.replace("data.train.X", "Wv"))), LOOP_MB),
+    (_train((MB, MB.replace("seed=rng", "seed=rng, shuffle=False"))), LOOP_MB),
+    (_train((RNG, RNG + "    rng = np.random.default_rng(1)\n")), LOOP_MB),
+    (_train((RNG, "    rng = np.random.default_rng(seed + 1)\n")), LOOP_MB),
+    (_train((MB, MB.replace("seed=rng", "seed=seed"))), LOOP_MB),
+    (_train((RNG, RNG + "    rng.random()\n")), LOOP_MB),
+    (_train((LOOP, "    seed = 0\n" + LOOP)), "must keep its parameters data, batch_size and seed"),
+    (_train(('T.dmatrix("X")', "theano.shared(Wv)")), INPUTS),
+    (_train(('T.dmatrix("X")', "T.dmatrix(Wv)")), INPUTS),
+    (_train((COMPILE, COMPILE.replace("[X, y]", "[X, y, T.dmatrix()]"))), INPUTS),
+    (_train((COMPILE, COMPILE.replace("[X, y], cost", "[X, y], [X]"))), "may only output the cost"),
+    (_train((CALL, CALL + "            Wv = Wv + X_b.sum()\n")), "may only pass the minibatch X_b to the compiled step"),
+    (_train((CALL, "            y_b = y_b[::-1]\n" + CALL)), "may only pass the minibatch y_b to the compiled step"),
+    (_train((SIZES, SIZES + "    d = data\n")), "may only use data in minibatches"),
+], ids=lambda v: None)
+def test_data_flows_into_the_step_other_than_the_true_minibatches_are_refused(source, needle):
+    found = "; ".join(sourcecheck.problems(source, "train_softmax_theano"))
+    assert needle in found, found
+
+
+@pytest.mark.parametrize("reader", ["np.loadtxt('digits.csv')", "np.genfromtxt('digits.csv')",
+                                    "np.fromfile('X.bin')", "np.lib.format.open_memmap('X.npy')",
+                                    "np.memmap('X.bin')", "np.DataSource().open('X.csv')",
+                                    "np.lib._datasource.open('X.csv')"])
+def test_adam_updates_cannot_read_the_data_set_while_the_step_is_built(reader):
+    source = (f"def adam_updates(cost, params, lr=1e-3):\n    g = T.grad(cost, params)\n    X = {reader}\n"
+              f"    return [(p, p - lr * d) for p, d in zip(params, g)]\n")
+    assert sourcecheck.problems(source, "adam_updates"), source

@@ -15,6 +15,27 @@ accepts only this shape (names free, statements at the function's top level):
 * ``return W.get_value(), b.get_value()`` as the last statement and the only ``return``
   (or names bound once to those calls and used nowhere else).
 
+What flows *into* the step is pinned too (else a cost such as ``T.sum(W * G)``, with ``G`` an
+extra input fed from a numpy training, steers even an honest Theano Adam onto numpy's values):
+
+* the step's inputs are exactly ``[X, y]``, created once as ``T.dmatrix(...)``-like matrix and
+  vector constructors, and its outputs at most the cost;
+* ``step`` is only called as ``step(X_b, y_b)`` (optionally ``.astype(...)`` of them) inside
+  ``for X_b, y_b in minibatches(data.train.X, data.train.y, batch_size, seed=rng)``, with
+  ``rng = np.random.default_rng(seed)`` (how the grader's reference draws them) and ``data``,
+  ``batch_size``, ``seed`` the function's own parameters; ``X_b, y_b`` are used nowhere else and
+  ``data`` only there and for sizes (``data.n_classes``, ``data.train.X.shape``);
+* the cost given to ``adam_updates`` is an expression, through names bound once at the top
+  level, of ``X, y, W, b``, ``T.*`` and numbers only (no numpy, no ``data``, no other variable).
+
+This is enough without pinning the formula: the function never sees a value of the data
+(only the step does), so nothing numpy computes can reach the step, and the step's updates are
+Adam-on-``cost`` of the true minibatches with ``cost`` a function of ``(X, y, W, b)`` alone. The
+grader recomputes ``W, b`` as Adam on the softmax cross-entropy of the same minibatches, so
+matching it to 1e-6 at every checked setting needs that cost (the gradients must agree at
+every visited point), computed by Theano. ``adam_updates`` itself cannot read the data at build
+time (:mod:`.sourcecheck` refuses file readers and the step is built before any batch exists).
+
 Then nothing but the compiled step writes ``W, b``: the ways to reach a shared variable's
 storage (``set_value``, ``container``, ``get_value(borrow=True)``, ``default_update``, private
 attributes...), nested functions, ``try`` and rebinding ``W``, ``lr``, ``np``, ``T``, ``theano``
@@ -40,6 +61,12 @@ FIXED = ("np", "numpy", "T", "theano", "adam_updates", "minibatches")
 RETURN = "train_softmax_theano must return W.get_value(), b.get_value() of the shared variables trained by " \
          "the compiled function"
 NAME = "train_softmax_theano"
+#: Constructors the step's inputs are made with: ``X`` a matrix, ``y`` a vector (``T.<name>(...)``).
+MATRICES = frozenset({"matrix", "dmatrix", "fmatrix"})
+VECTORS = frozenset({"vector", "dvector", "fvector", "ivector", "lvector", "bvector", "wvector"})
+MINIBATCHES = "minibatches(data.train.X, data.train.y, batch_size, seed=rng)"
+FEED = f"{NAME} must call the compiled step as step(X_b, y_b) inside for X_b, y_b in {MINIBATCHES}"
+COST = f"the cost {NAME} gives adam_updates may only be computed from X, y, W, b, T.* and numbers"
 
 
 def _bindings(fn: ast.FunctionDef) -> Counter[str]:
@@ -113,6 +140,7 @@ class _Flow:
 
     def __init__(self, fn: ast.FunctionDef) -> None:
         self.fn, self.bound, self.assigned, self.parent = fn, _bindings(fn), _top_assignments(fn), _parents(fn)
+        self.data = fn.args.args[0].arg if fn.args.args else "data"
 
     def once(self, name: str) -> ast.expr | None:
         """The value of ``name`` if it is bound exactly once, by a top-level assignment."""
@@ -243,6 +271,172 @@ def _returned(flow: _Flow, params: list[str]) -> Iterator[str]:
         yield f"{RETURN} (line {last.lineno})"
 
 
+def _root(node: ast.AST) -> tuple[ast.AST, list[str]]:
+    """``a.b.c`` -> (``a``, ["b", "c"])."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attrs.insert(0, node.attr)
+        node = node.value
+    return node, attrs
+
+
+def _is_name(node: ast.AST | None, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _is_dtype(node: ast.AST) -> bool:
+    """A dtype: ``"float64"`` or ``np.float64``."""
+    root, attrs = _root(node)
+    return isinstance(node, ast.Constant) or (len(attrs) == 1 and isinstance(root, ast.Name)
+                                              and root.id in ("np", "numpy"))
+
+
+def _batch_name(node: ast.AST) -> str | None:
+    """``X_b`` or ``X_b.astype(dtype)`` -> ``"X_b"``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "astype" \
+            and all(_is_dtype(a) for a in node.args + [k.value for k in node.keywords]):
+        node = node.func.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _inputs(flow: _Flow, call: ast.Call, cost: ast.expr | None) -> tuple[list[str], list[str]]:
+    """The compiled step's input names ``[X, y]`` and what is wrong with its inputs and outputs."""
+    kws = {kw.arg: kw.value for kw in call.keywords}
+    inputs = call.args[0] if call.args else kws.get("inputs")
+    outputs = call.args[1] if len(call.args) > 1 else kws.get("outputs")
+    found, line = [], call.lineno
+    elts = inputs.elts if isinstance(inputs, (ast.List, ast.Tuple)) else []
+    names = [e.id for e in elts if isinstance(e, ast.Name)]
+    made = [flow.once(n) for n in names]
+    if len(names) != 2 or len(elts) != 2 or names[0] == names[1] or not all(
+            isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and _is_name(v.func.value, "T")
+            and v.func.attr in kind and all(isinstance(a, ast.Constant) for a in v.args + [k.value for k in v.keywords])
+            for v, kind in zip(made, (MATRICES, VECTORS))):
+        found.append(f"{NAME} must compile the step with inputs [X, y] and nothing else, X = T.dmatrix(\"X\") and "
+                     f"y = T.ivector(\"y\") (or another matrix and vector of T) created once (line {line})")
+    if isinstance(outputs, (ast.List, ast.Tuple)) and len(outputs.elts) <= 1:
+        outputs = outputs.elts[0] if outputs.elts else None
+    if outputs is not None and not (isinstance(outputs, ast.Name) and _is_name(cost, outputs.id)):
+        found.append(f"{NAME} may only output the cost from the compiled step (line {line})")
+    return names, found
+
+
+def _minibatch_loop(flow: _Flow, node: ast.AST) -> ast.For | None:
+    """The innermost ``for ... in minibatches(...)`` loop whose body holds ``node``."""
+    child = node
+    while (parent := flow.parent.get(id(child))) is not None:
+        if isinstance(parent, ast.For) and any(child is s for s in parent.body) \
+                and isinstance(parent.iter, ast.Call) and _is_name(parent.iter.func, "minibatches"):
+            return parent
+        child = parent
+    return None
+
+
+def _loops(flow: _Flow, data: str) -> Iterator[str]:
+    """Every ``minibatches`` call is the header of ``for X_b, y_b in minibatches(data.train.X,
+    data.train.y, batch_size, seed=rng)``, ``rng = np.random.default_rng(seed)``."""
+    fn = flow.fn
+    wanted = [_dump(f"{data}.train.X"), _dump(f"{data}.train.y"), _dump("batch_size")]
+    for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call) and _is_name(n.func, "minibatches")):
+        loop, line = flow.parent.get(id(call)), call.lineno
+        args = call.args + [k.value for k in call.keywords if k.arg == "seed"]
+        target = loop.target if isinstance(loop, ast.For) and loop.iter is call else None
+        if not (isinstance(target, ast.Tuple) and len(target.elts) == 2
+                and all(isinstance(t, ast.Name) for t in target.elts) and len(args) == 4
+                and all(k.arg == "seed" for k in call.keywords) and [ast.dump(a) for a in args[:3]] == wanted
+                and isinstance(args[3], ast.Name) and ast.dump(flow.once(args[3].id) or ast.Pass()) in RNGS
+                and all(_minibatch_seed(flow, u) for u in _loads(fn, args[3].id))):
+            yield f"{NAME} must loop for X_b, y_b in {MINIBATCHES} with rng = np.random.default_rng(seed) (line {line})"
+    for name in (data, "batch_size", "seed"):
+        if name not in {a.arg for a in fn.args.args} or flow.bound[name] != 1:
+            yield f"{NAME} must keep its parameters data, batch_size and seed and never rebind them"
+
+
+def _minibatch_seed(flow: _Flow, use: ast.Name) -> bool:
+    """``use`` is the seed given to a ``minibatches`` call."""
+    holder = flow.parent.get(id(use))
+    call = flow.parent.get(id(holder)) if isinstance(holder, ast.keyword) else holder
+    return isinstance(call, ast.Call) and _is_name(call.func, "minibatches") and (
+        (isinstance(holder, ast.keyword) and holder.arg == "seed") or call.args[3:4] == [use])
+
+
+def _fed(flow: _Flow, steps: list[str], data: str) -> Iterator[str]:
+    """The compiled ``steps`` are only called with the targets of their minibatch loop; these
+    and ``data`` are used nowhere else (``data`` for sizes)."""
+    fn, allowed = flow.fn, set()
+    for use in (u for step in steps for u in _loads(fn, step)):
+        if not isinstance(call := flow.parent[id(use)], ast.Call):
+            continue                                     # refused by _compiled
+        loop = _minibatch_loop(flow, call)
+        names = [_batch_name(a) for a in call.args]
+        if loop is None or call.keywords or not isinstance(loop.target, ast.Tuple) \
+                or names != [getattr(t, "id", None) for t in loop.target.elts]:
+            yield f"{FEED} (line {call.lineno})"
+        allowed |= {id(n) for a in call.args for n in ast.walk(a)}
+    for loop in (n for n in ast.walk(fn) if isinstance(n, ast.For) and isinstance(n.iter, ast.Call)
+                 and _is_name(n.iter.func, "minibatches")):
+        for t in (t for t in ast.walk(loop.target) if isinstance(t, ast.Name)):
+            recast = [s for s in ast.walk(loop) if isinstance(s, ast.Assign) and len(s.targets) == 1
+                      and _is_name(s.targets[0], t.id) and _batch_name(s.value) == t.id]
+            extra = [u for u in _loads(fn, t.id) if id(u) not in allowed
+                     and not any(id(u) in {id(n) for n in ast.walk(s.value)} for s in recast)]
+            if extra or flow.bound[t.id] != 1 + len(recast):
+                yield (f"{NAME} may only pass the minibatch {t.id} to the compiled step (line "
+                       f"{(extra[0] if extra else loop).lineno}): its values must reach W, b only through Theano")
+    for use in _loads(fn, data):
+        node, attrs = use, [data]
+        while isinstance(up := flow.parent.get(id(node)), ast.Attribute) and not _is_size(attrs):
+            node, attrs = up, attrs + [up.attr]
+        call = flow.parent.get(id(node))
+        if not _is_size(attrs) and not (isinstance(call, ast.Call) and _is_name(call.func, "minibatches")):
+            yield (f"{NAME} may only use {data} in {MINIBATCHES} and for sizes ({data}.n_classes, "
+                   f"{data}.train.X.shape) (line {use.lineno})")
+
+
+def _dump(source: str) -> str:
+    return ast.dump(ast.parse(source, mode="eval").body)
+
+
+RNGS = frozenset({_dump("np.random.default_rng(seed)"), _dump("numpy.random.default_rng(seed)")})
+
+
+def _is_size(attrs: list[str]) -> bool:
+    """``data.n_classes`` or ``data.<split>.<X|y>.shape`` (``attrs`` starts with the parameter)."""
+    return attrs[1:] == ["n_classes"] or (len(attrs) == 4 and attrs[1] in ("train", "val", "test")
+                                         and attrs[2] in ("X", "y") and attrs[3] == "shape")
+
+
+def _cost(flow: _Flow, node: ast.AST, leaves: set[str], seen: set[str]) -> Iterator[str]:
+    """What in ``node`` (the cost, followed through names bound once) is not ``X, y, W, b``
+    (``leaves``), ``T.*``, a size of the data or a number."""
+    line = getattr(node, "lineno", "?")
+    if isinstance(node, ast.Name):
+        if node.id in leaves or node.id in seen:
+            return
+        value = flow.once(node.id)
+        if value is None or node.id in FIXED:
+            yield f"{COST}, not {node.id} (line {line})"
+            return
+        seen.add(node.id)
+        yield from _cost(flow, value, leaves, seen)
+    elif isinstance(node, ast.Attribute):
+        root, attrs = _root(node)
+        if isinstance(root, ast.Name) and root.id == flow.data and _is_size([root.id] + attrs):
+            return
+        if isinstance(root, ast.Name) and root.id in FIXED:
+            if not (root.id == "T" or (root.id == "theano" and attrs[:1] == ["tensor"])):
+                yield f"{COST}, not {root.id}.{'.'.join(attrs)} (line {line})"
+        else:
+            yield from _cost(flow, root, leaves, seen)
+    elif isinstance(node, (ast.Call, ast.BinOp, ast.UnaryOp, ast.Subscript, ast.Slice, ast.Tuple, ast.List,
+                           ast.keyword)) or (isinstance(node, ast.Constant) and not isinstance(node.value, bytes)):
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.operator, ast.unaryop, ast.expr_context)):
+                yield from _cost(flow, child, leaves, seen)
+    elif node is not None:
+        yield f"{COST}, not a {type(node).__name__} (line {line})"
+
+
 def problems(fn: ast.FunctionDef) -> list[str]:
     """Why ``fn`` (a ``train_softmax_theano``) may return something else than what its compiled
     Adam step trained; [] if the data flow is the one described in the module docstring."""
@@ -260,4 +454,19 @@ def problems(fn: ast.FunctionDef) -> list[str]:
     found += wrong
     found += _compiled(flow, adams[0])
     found += _returned(flow, params)
-    return found
+    adam = adams[0]
+    cost = next((k.value for k in adam.keywords if k.arg == "cost"), adam.args[0] if adam.args else None)
+    inputs, steps = [], []
+    for call in (flow.parent[id(a)] for a in ast.walk(fn) if isinstance(a, ast.Attribute) and a.attr == "function"
+                 and _is_call(flow.parent.get(id(a)), "theano", "function")):
+        names, wrong = _inputs(flow, call, cost)
+        found += wrong
+        inputs = inputs or names
+        stmt = flow.parent.get(id(call))
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) and flow.once(stmt.targets[0].id):
+            steps.append(stmt.targets[0].id)
+    found += _loops(flow, flow.data)
+    found += _fed(flow, steps, flow.data)
+    if cost is not None and (wrong := next(_cost(flow, cost, set(inputs) | set(params), set()), None)):
+        found.append(wrong)
+    return list(dict.fromkeys(found))

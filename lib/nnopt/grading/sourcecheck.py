@@ -7,7 +7,8 @@ answer's *source* -- outside the kernel, with :mod:`ast`, never running it -- an
 * ``adam_updates``: a function that calls ``T.grad`` (or ``theano.grad``), uses only
   ``T``, ``theano``, ``np`` and builtins from outside itself, and no escape hatch that runs
   Python per step (``as_op``, ``OpFromGraph``, ``theano.compile``, ``theano.printing``...),
-  no dynamic access (``getattr``, ``exec``, dunder attributes, imports);
+  no dynamic access (``getattr``, ``exec``, private attributes, imports), no file readers
+  (``np.loadtxt``, ``np.fromfile``...: the data set read while the step is built);
 * ``train_softmax_theano``: a function that uses only ``T``, ``theano``, ``np``,
   ``minibatches``, ``adam_updates`` and builtins from outside itself, and whose data flow
   (:mod:`.dataflow`) shows that the ``W, b`` it returns are ``W.get_value(), b.get_value()``
@@ -33,10 +34,15 @@ BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - {
     "open", "input", "breakpoint", "help", "memoryview", "__import__"}
 FORBIDDEN_ATTRIBUTES = frozenset({"as_op", "OpFromGraph", "compile", "printing", "Op", "COp", "gof",
                                   "py_func", "callback", "FunctionGraph", "sandbox", "d3viz"})
-#: Attributes through which numpy and Theano hand out other modules, or load objects from bytes
-#: (``np.sys.modules["nnopt"]``, ``np.lib.format.pickle.loads(b"cnnopt\\nAdam\\n.")``, ``np.load``).
+#: Attributes through which numpy and Theano hand out other modules, load objects from bytes
+#: (``np.sys.modules["nnopt"]``, ``np.lib.format.pickle.loads(b"cnnopt\\nAdam\\n.")``, ``np.load``)
+#: or read files (``np.loadtxt(path)``: the data set, read by ``adam_updates`` while the step is
+#: built, would let it train in numpy and hand Theano constants).
 ESCAPE_ATTRIBUTES = frozenset({"sys", "modules", "os", "pickle", "loads", "load", "ctypes", "ctypeslib",
-                               "importlib", "import_module", "builtins", "runpy", "pkgutil", "inspect", "types"})
+                               "importlib", "import_module", "builtins", "runpy", "pkgutil", "inspect", "types",
+                               "loadtxt", "genfromtxt", "recfromtxt", "recfromcsv", "fromfile", "fromregex",
+                               "frombuffer", "fromstring", "memmap", "open_memmap", "read_array", "DataSource",
+                               "open"})
 #: The package each allowed module name stands for: an attribute chain must stay inside it.
 PACKAGES = {"np": "numpy", "numpy": "numpy", "T": "theano", "theano": "theano"}
 _MODULES = {"np": "numpy", "numpy": "numpy", "T": "theano.tensor", "theano": "theano"}
@@ -134,7 +140,7 @@ def problems(source: str, role: str, name: str | None = None) -> list[str]:
         found.append(f"{name} uses {', '.join(outside)} from outside itself; it may only use "
                      f"{', '.join(sorted(ALLOWED[name]))} and builtins")
     for node in ast.walk(fn):
-        if isinstance(node, ast.Attribute) and (node.attr in FORBIDDEN_ATTRIBUTES or node.attr.startswith("__")):
+        if isinstance(node, ast.Attribute) and (node.attr in FORBIDDEN_ATTRIBUTES or node.attr.startswith("_")):
             found.append(f"{name} uses .{node.attr} (line {node.lineno}): not allowed in the symbolic answer")
         elif isinstance(node, (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.ClassDef)):
             what = {"ImportFrom": "an import", "Import": "an import", "ClassDef": "a class"}.get(
