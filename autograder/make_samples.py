@@ -376,6 +376,11 @@ SAMPLES = [
            "a stub Theano step called in the loop; the numpy-trained values copied into W, b by a second "
            "theano.function(updates=[(W, T.constant(Wv)), ...]) (B2 fails: every compiled function must take its "
            "updates from adam_updates)", fails=("test_theano_training",)),
+    Sample("pia_lab3.ipynb", lab3_with(train_softmax=attacks.STEERED_SOFTMAX), LAB3, "pia", 12, "graded",
+           "the honest adam_updates steered by a cost T.sum(W * G) + T.sum(b * g) whose extra inputs G, g get the "
+           "cross-entropy gradient numpy computed: the Theano Adam lands on the reference without Theano computing "
+           "the model (B2 fails: the step's inputs must be [X, y], fed only with the minibatches, and the cost a "
+           "function of X, y, W, b)", fails=("test_theano_training",)),
     Sample("fiona_lab1.ipynb", flooding_tests, LAB1, "fiona", 14, "graded",
            "honest answers whose Momentum prints 24 kB per step: over 1 MiB inside the momentum test cells, "
            "around the records the output caps must keep"),
