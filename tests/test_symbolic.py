@@ -60,6 +60,8 @@ def test_the_notebook_must_define_an_answer_once_and_leave_theano_alone():
 
 
 @pytest.mark.parametrize("patch", ["C = type(theano.shared(0.0))\nC.get_value = lambda self: None",
+                                   "n = np\nn.asarray = lambda a, *k, **kw: a", "t = T\nt.sqrt = abs",
+                                   "import nnopt.data as d\nd.check_xy = lambda X, y: (X, y)",
                                    "from theano.compile.sharedvalue import SharedVariable\nSharedVariable.get_value = len",
                                    "type(step).__call__ = len"])
 def test_a_notebook_that_patches_theanos_shared_variables_or_functions_is_not_trusted(patch):
@@ -279,7 +281,8 @@ def test_honest_inputs_minibatches_and_costs_are_accepted(source):
     (_train(('T.dmatrix("X")', "T.dmatrix(Wv)")), INPUTS),
     (_train((COMPILE, COMPILE.replace("[X, y]", "[X, y, T.dmatrix()]"))), INPUTS),
     (_train((COMPILE, COMPILE.replace("[X, y], cost", "[X, y], [X]"))), "may only output the cost"),
-    (_train((CALL, CALL + "            Wv = Wv + X_b.sum()\n")), "may only pass the minibatch X_b to the compiled step"),
+    (_train((CALL, CALL + "            Wv = Wv + X_b.sum()\n")),
+     "may only pass the minibatch X_b to the compiled step"),
     (_train((CALL, "            y_b = y_b[::-1]\n" + CALL)), "may only pass the minibatch y_b to the compiled step"),
     (_train((SIZES, SIZES + "    d = data\n")), "may only use data in minibatches"),
 ], ids=lambda v: None)
@@ -291,8 +294,29 @@ def test_data_flows_into_the_step_other_than_the_true_minibatches_are_refused(so
 @pytest.mark.parametrize("reader", ["np.loadtxt('digits.csv')", "np.genfromtxt('digits.csv')",
                                     "np.fromfile('X.bin')", "np.lib.format.open_memmap('X.npy')",
                                     "np.memmap('X.bin')", "np.DataSource().open('X.csv')",
-                                    "np.lib._datasource.open('X.csv')"])
+                                    "np.lib._datasource.open('X.csv')", "[gen.gi_frame.f_back.f_back.f_locals['data'] "
+                                    "for gen in [(i for i in [0])]]"])
 def test_adam_updates_cannot_read_the_data_set_while_the_step_is_built(reader):
     source = (f"def adam_updates(cost, params, lr=1e-3):\n    g = T.grad(cost, params)\n    X = {reader}\n"
               f"    return [(p, p - lr * d) for p, d in zip(params, g)]\n")
     assert sourcecheck.problems(source, "adam_updates"), source
+
+
+def test_another_cells_minibatches_is_not_trusted():
+    cells = ["from nnopt.data import minibatches\nfrom nnopt.theano_compat import theano, T", SOLUTION["adam_updates"],
+             SOLUTION["train_softmax"], "spy = minibatches\ndef minibatches(*a, **k):\n    return spy(*a, **k)\n"]
+    _, problems = sourcecheck.notebook_sources(cells, ["adam_updates", "train_softmax_theano"])
+    assert any("the name minibatches is rebound in cells [3]" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("reach, needle", [
+    ("np.sctypeDict.get('W')", "reaches the mutable dict np.sctypeDict"),
+    ("theano.shared.constructors[-1]", "reaches the mutable list theano.shared.constructors"),
+    ("np.stash", "reaches stash, which numpy does not have,"),
+    ("T.nnet.stash", "reaches stash, which theano.tensor.nnet does not have,"),
+])
+def test_adam_updates_cannot_pick_up_what_another_cell_left_in_numpy_or_theano(reach, needle):
+    source = (f"def adam_updates(cost, params, lr=1e-3):\n    g = T.grad(cost, params)\n    V = {reach}\n"
+              f"    return [(p, V) for p in params]\n")
+    found = "; ".join(sourcecheck.problems(source, "adam_updates"))
+    assert needle in found, found

@@ -15,31 +15,19 @@ accepts only this shape (names free, statements at the function's top level):
 * ``return W.get_value(), b.get_value()`` as the last statement and the only ``return``
   (or names bound once to those calls and used nowhere else).
 
-What flows *into* the step is pinned too (else a cost such as ``T.sum(W * G)``, with ``G`` an
-extra input fed from a numpy training, steers even an honest Theano Adam onto numpy's values):
-
-* the step's inputs are exactly ``[X, y]``, created once as ``T.dmatrix(...)``-like matrix and
-  vector constructors, and its outputs at most the cost;
-* ``step`` is only called as ``step(X_b, y_b)`` (optionally ``.astype(...)`` of them) inside
-  ``for X_b, y_b in minibatches(data.train.X, data.train.y, batch_size, seed=rng)``, with
-  ``rng = np.random.default_rng(seed)`` (how the grader's reference draws them) and ``data``,
-  ``batch_size``, ``seed`` the function's own parameters; ``X_b, y_b`` are used nowhere else and
-  ``data`` only there and for sizes (``data.n_classes``, ``data.train.X.shape``);
-* the cost given to ``adam_updates`` is an expression, through names bound once at the top
-  level, of ``X, y, W, b``, ``T.*`` and numbers only (no numpy, no ``data``, no other variable).
-
-This is enough without pinning the formula: the function never sees a value of the data
-(only the step does), so nothing numpy computes can reach the step, and the step's updates are
-Adam-on-``cost`` of the true minibatches with ``cost`` a function of ``(X, y, W, b)`` alone. The
-grader recomputes ``W, b`` as Adam on the softmax cross-entropy of the same minibatches, so
-matching it to 1e-6 at every checked setting needs that cost (the gradients must agree at
-every visited point), computed by Theano. ``adam_updates`` itself cannot read the data at build
-time (:mod:`.sourcecheck` refuses file readers and the step is built before any batch exists).
-
-Then nothing but the compiled step writes ``W, b``: the ways to reach a shared variable's
-storage (``set_value``, ``container``, ``get_value(borrow=True)``, ``default_update``, private
-attributes...), nested functions, ``try`` and rebinding ``W``, ``lr``, ``np``, ``T``, ``theano``
-or ``adam_updates`` are refused.
+What flows *into* the step is pinned too (else a cost ``T.sum(W * G)``, ``G`` an extra input fed
+from numpy, steers even an honest Theano Adam onto numpy's values): the step's inputs are exactly
+``[X, y]``, made once by ``T.dmatrix(...)``-like constructors, its output at most the cost; it is
+only called as ``step(X_b, y_b)`` (``.astype`` allowed) inside ``for X_b, y_b in minibatches(
+data.train.X, data.train.y, batch_size, seed=rng)``, ``rng = np.random.default_rng(seed)`` (as
+the grader's reference draws them); ``X_b, y_b`` are used nowhere else, ``data`` only there and
+for sizes; the cost is computed, through names bound once, from ``X, y, W, b``, ``T.*`` and
+numbers only. That is enough without pinning the formula: the function never sees a value of
+the data (only the step does), so no numpy result reaches the step, whose updates are Adam on a
+cost of ``(X, y, W, b)`` alone over the true minibatches. Matching the grader's Adam on the
+softmax cross-entropy to 1e-6 then needs the same gradients at every visited point: that cost,
+computed by Theano. ``adam_updates`` cannot read the data while the step is built (no file
+readers, :mod:`.sourcecheck`; it gets only symbols and zeros).
 """
 from __future__ import annotations
 
@@ -158,14 +146,17 @@ class _Flow:
                 return node
         return None
 
-    def in_loop(self, node: ast.AST) -> bool:
-        """``node`` is in the body of a ``for`` or ``while`` loop (not its header or ``else``)."""
+    def in_loop(self, node: ast.AST, minibatches: bool = False) -> ast.For | ast.While | None:
+        """The innermost loop (``for ... in minibatches(...)`` only, if ``minibatches``) whose body,
+        not header or ``else``, holds ``node``."""
         child = node
         while (parent := self.parent.get(id(child))) is not None:
-            if isinstance(parent, (ast.For, ast.While)) and any(child is s for s in parent.body):
-                return True
+            if isinstance(parent, (ast.For, ast.While)) and any(child is s for s in parent.body) and (
+                    not minibatches or isinstance(parent, ast.For) and isinstance(parent.iter, ast.Call)
+                    and _is_name(parent.iter.func, "minibatches")):
+                return parent
             child = parent
-        return False
+        return None
 
 
 def _params(flow: _Flow, call: ast.Call) -> tuple[list[str], list[str]]:
@@ -240,7 +231,7 @@ def _compiled(flow: _Flow, adam: ast.Call) -> Iterator[str]:
         uses = _loads(fn, target.id)
         if not all(isinstance(c := flow.parent.get(id(u)), ast.Call) and c.func is u for u in uses):
             yield f"{NAME} may only call the compiled function {target.id} (line {line})"
-        called_in_loop |= any(flow.in_loop(flow.parent[id(u)]) for u in uses)
+        called_in_loop |= any(flow.in_loop(flow.parent[id(u)]) is not None for u in uses)
     if not called_in_loop:
         yield (f"{NAME} must call the function compiled with updates=adam_updates(...) inside its training "
                f"loop (for/while over the epochs and minibatches)")
@@ -271,13 +262,9 @@ def _returned(flow: _Flow, params: list[str]) -> Iterator[str]:
         yield f"{RETURN} (line {last.lineno})"
 
 
-def _root(node: ast.AST) -> tuple[ast.AST, list[str]]:
+def _root(node: ast.AST, attrs: tuple[str, ...] = ()) -> tuple[ast.AST, list[str]]:
     """``a.b.c`` -> (``a``, ["b", "c"])."""
-    attrs: list[str] = []
-    while isinstance(node, ast.Attribute):
-        attrs.insert(0, node.attr)
-        node = node.value
-    return node, attrs
+    return _root(node.value, (node.attr,) + attrs) if isinstance(node, ast.Attribute) else (node, list(attrs))
 
 
 def _is_name(node: ast.AST | None, name: str) -> bool:
@@ -321,17 +308,6 @@ def _inputs(flow: _Flow, call: ast.Call, cost: ast.expr | None) -> tuple[list[st
     return names, found
 
 
-def _minibatch_loop(flow: _Flow, node: ast.AST) -> ast.For | None:
-    """The innermost ``for ... in minibatches(...)`` loop whose body holds ``node``."""
-    child = node
-    while (parent := flow.parent.get(id(child))) is not None:
-        if isinstance(parent, ast.For) and any(child is s for s in parent.body) \
-                and isinstance(parent.iter, ast.Call) and _is_name(parent.iter.func, "minibatches"):
-            return parent
-        child = parent
-    return None
-
-
 def _loops(flow: _Flow, data: str) -> Iterator[str]:
     """Every ``minibatches`` call is the header of ``for X_b, y_b in minibatches(data.train.X,
     data.train.y, batch_size, seed=rng)``, ``rng = np.random.default_rng(seed)``."""
@@ -367,7 +343,7 @@ def _fed(flow: _Flow, steps: list[str], data: str) -> Iterator[str]:
     for use in (u for step in steps for u in _loads(fn, step)):
         if not isinstance(call := flow.parent[id(use)], ast.Call):
             continue                                     # refused by _compiled
-        loop = _minibatch_loop(flow, call)
+        loop = flow.in_loop(call, minibatches=True)
         names = [_batch_name(a) for a in call.args]
         if loop is None or call.keywords or not isinstance(loop.target, ast.Tuple) \
                 or names != [getattr(t, "id", None) for t in loop.target.elts]:

@@ -8,7 +8,8 @@ answer's *source* -- outside the kernel, with :mod:`ast`, never running it -- an
   ``T``, ``theano``, ``np`` and builtins from outside itself, and no escape hatch that runs
   Python per step (``as_op``, ``OpFromGraph``, ``theano.compile``, ``theano.printing``...),
   no dynamic access (``getattr``, ``exec``, private attributes, imports), no file readers
-  (``np.loadtxt``, ``np.fromfile``...: the data set read while the step is built);
+  (``np.loadtxt``, ``np.fromfile``...) or frames (``gi_frame.f_back``): the data set read while the
+  step is built;
 * ``train_softmax_theano``: a function that uses only ``T``, ``theano``, ``np``,
   ``minibatches``, ``adam_updates`` and builtins from outside itself, and whose data flow
   (:mod:`.dataflow`) shows that the ``W, b`` it returns are ``W.get_value(), b.get_value()``
@@ -36,13 +37,16 @@ FORBIDDEN_ATTRIBUTES = frozenset({"as_op", "OpFromGraph", "compile", "printing",
                                   "py_func", "callback", "FunctionGraph", "sandbox", "d3viz"})
 #: Attributes through which numpy and Theano hand out other modules, load objects from bytes
 #: (``np.sys.modules["nnopt"]``, ``np.lib.format.pickle.loads(b"cnnopt\\nAdam\\n.")``, ``np.load``)
-#: or read files (``np.loadtxt(path)``: the data set, read by ``adam_updates`` while the step is
-#: built, would let it train in numpy and hand Theano constants).
+#: read files (``np.loadtxt(path)``), or walk the call stack (a generator's ``gi_frame.f_back``):
+#: the data set, reached by ``adam_updates`` while the step is built, would let it train in numpy
+#: and hand Theano constants.
 ESCAPE_ATTRIBUTES = frozenset({"sys", "modules", "os", "pickle", "loads", "load", "ctypes", "ctypeslib",
                                "importlib", "import_module", "builtins", "runpy", "pkgutil", "inspect", "types",
                                "loadtxt", "genfromtxt", "recfromtxt", "recfromcsv", "fromfile", "fromregex",
                                "frombuffer", "fromstring", "memmap", "open_memmap", "read_array", "DataSource",
-                               "open"})
+                               "open", "gi_frame", "cr_frame", "ag_frame", "tb_frame", "tb_next", "f_back",
+                               "f_locals", "f_globals", "f_builtins", "f_code", "gi_code", "cr_code", "ag_code",
+                               "gi_yieldfrom", "cr_await"})
 #: The package each allowed module name stands for: an attribute chain must stay inside it.
 PACKAGES = {"np": "numpy", "numpy": "numpy", "T": "theano", "theano": "theano"}
 _MODULES = {"np": "numpy", "numpy": "numpy", "T": "theano.tensor", "theano": "theano"}
@@ -85,17 +89,29 @@ def _chain(node: ast.Attribute) -> tuple[str | None, list[str]]:
 
 
 def _foreign_module(root: str, attrs: list[str]) -> str | None:
-    """The first module outside ``root``'s package that ``root.attrs...`` passes through
-    (``np.sys`` -> ``"sys"``), resolved on the already imported module; None if it stays inside."""
+    """What is wrong with ``root.attrs...``, resolved on the grader's own modules: the first
+    module outside ``root``'s package it passes through (``np.sys`` -> ``"the module sys"``), a
+    name the package does not have (planted by another cell: ``n = np; n.stash = W``), or mutable
+    state of the package (``np.sctypeDict``: another cell could leave a variable there); None if
+    it only reaches the package's own modules, classes, functions and values."""
     import sys
+    if root in ("T", "theano"):
+        from ..theano_compat import theano  # noqa: F401 -- imported so that the chain resolves
     obj = sys.modules.get(_MODULES[root])
-    for attr in attrs:
+    for i, attr in enumerate(attrs):
         if obj is None:
             return None
-        obj = getattr(obj, attr, None)
+        parent, obj = obj, getattr(obj, attr, _MISSING)
+        if obj is _MISSING:
+            return f"{attr}, which {parent.__name__} does not have," if isinstance(parent, ModuleType) else None
         if isinstance(obj, ModuleType) and obj.__name__.split(".")[0] != PACKAGES[root]:
-            return obj.__name__
+            return f"the module {obj.__name__}"
+        if isinstance(obj, (dict, list, set, bytearray)):
+            return f"the mutable {type(obj).__name__} {root}.{'.'.join(attrs[:i + 1])}"
     return None
+
+
+_MISSING = object()
 
 
 def _escapes(fn: ast.FunctionDef, bound: set[str], name: str) -> list[str]:
@@ -112,7 +128,7 @@ def _escapes(fn: ast.FunctionDef, bound: set[str], name: str) -> list[str]:
             continue                                     # the outermost attribute of a chain says it
         root, attrs = _chain(node)
         if root in PACKAGES and root not in bound and (other := _foreign_module(root, attrs)):
-            found.append(f"{name} reaches the module {other} through {root}.{'.'.join(attrs)} "
+            found.append(f"{name} reaches {other} through {root}.{'.'.join(attrs)} "
                          f"(line {node.lineno}): only numpy and Theano themselves may be used")
     return found
 
@@ -168,11 +184,13 @@ def _binds(tree: ast.AST, name: str) -> bool:
     return False
 
 
-def notebook_sources(cells: Sequence[str], names: Iterable[str], protected: Iterable[str] = ("T", "theano")
+def notebook_sources(cells: Sequence[str], names: Iterable[str],
+                     protected: Iterable[str] = ("T", "theano", "minibatches")
                      ) -> tuple[dict[str, str], list[str]]:
     """For each answer ``name``: the source of the one code cell that defines it, and the
-    problems found (a name defined in several cells or in none; ``protected`` module names
-    rebound anywhere; a Theano method or function name assigned as an attribute anywhere).
+    problems found (a name defined in several cells or in none; ``protected`` names rebound
+    anywhere: another cell's ``minibatches`` would see the data during training; a Theano, numpy
+    or ``nnopt.data`` name assigned as an attribute anywhere).
     ``cells``: the notebook's code cells in order, IPython syntax allowed
     (``%time`` and friends are transformed first)."""
     from IPython.core.inputtransformer2 import TransformerManager
@@ -196,16 +214,22 @@ def notebook_sources(cells: Sequence[str], names: Iterable[str], protected: Iter
     patched = sorted({(i, n.attr) for i, t in enumerate(trees) if t is not None for n in ast.walk(t)
                       if isinstance(n, ast.Attribute) and isinstance(n.ctx, (ast.Store, ast.Del))
                       and n.attr in _theano_attributes()})
-    found += [f"cell {i} assigns .{attr}, a name of Theano's shared variables or compiled functions; "
+    found += [f"cell {i} assigns .{attr}, a name of Theano, numpy or nnopt.data; "
               f"the Theano part cannot be trusted" for i, attr in patched]
     return sources, found
 
 
 @functools.cache
 def _theano_attributes() -> frozenset[str]:
-    """Attribute names of Theano's shared variables, compiled functions and module (``name`` aside):
-    assigning one anywhere (``type(W).get_value = ...``) could change what ``W.get_value()`` returns."""
-    from ..theano_compat import theano
+    """Attribute names of Theano's shared variables, compiled functions and modules, of numpy and
+    of ``nnopt.data`` (``name`` aside): assigning one anywhere (``type(W).get_value = ...``,
+    ``n = np; n.asarray = spy``, ``d = nnopt.data; d.check_xy = spy``) could change what the
+    answers compute or let another cell watch the minibatches during training."""
+    import numpy
+    from ..theano_compat import T, theano
     from theano.compile.function.types import Function
     from theano.tensor.sharedvar import TensorSharedVariable
-    return (frozenset(dir(TensorSharedVariable)) | frozenset(dir(Function)) | frozenset(dir(theano))) - {"name"}
+    from .. import data
+    names = (dir(TensorSharedVariable), dir(Function), dir(theano), dir(T), dir(T.nnet), dir(numpy),
+             dir(numpy.random), dir(data))
+    return frozenset().union(*names) - {"name"}
