@@ -282,7 +282,6 @@ class Sample:
     flagged: bool = False        # the static scan must flag it
     bugs: tuple[str, ...] = ()   # wrong variants the grader must diagnose (nnopt.grading.variants)
     fails: tuple[str, ...] = ()  # test cells that must score 0 (the items a cheat cheats)
-    open_hole: str = ""          # the cheat still wins: the tests mark it xfail(strict=True) with this reason
 
 
 SAMPLES = [
@@ -446,8 +445,7 @@ def build(target: Path = HERE / "samples") -> list[Path]:
 def expected() -> dict[str, dict[str, object]]:
     """``"<lab>/<student>" -> {auto_score, status, why, flagged, bugs, fails}`` for the tests."""
     return {f"{s.lab}/{s.student}": {"auto_score": s.auto_score, "status": s.status, "why": s.why,
-                                     "flagged": s.flagged, "bugs": list(s.bugs), "fails": list(s.fails),
-                                     **({"open_hole": s.open_hole} if s.open_hole else {})}
+                                     "flagged": s.flagged, "bugs": list(s.bugs), "fails": list(s.fails)}
             for s in SAMPLES}
 
 

@@ -1,6 +1,6 @@
 """Answers of the adversarial samples that target the trusted verdicts (issue 16's static Lab 3
-checks), for :mod:`autograder.make_samples`. A sample that still wins points carries ``open_hole``
-(the tests mark it ``xfail(strict=True)`` until the hole is closed)."""
+checks), for :mod:`autograder.make_samples`. Each must score 0 on the items it cheats; the
+holes still open are listed in autograder/README.md."""
 from __future__ import annotations
 
 #: Not Adam at all, only T.grad for the static check: the Theano updates checks must fail.
