@@ -13,7 +13,8 @@ category            examples
 tampering           ``np.allclose = ...``, ``setattr(grading, ...)``, ``vars(np)[...] = ...``,
                     rebinding ``grading``/``nnopt``/``np``, ``sys.modules``, ``builtins``
 dynamic access      ``vars(``, ``globals()``, computed ``getattr(x, name)``, ``__code__``,
-                    ``__globals__``, ``__dict__``, ``exec``/``eval``/``compile``, ``importlib``
+                    ``__globals__``, ``__dict__``, ``exec``/``eval``/``compile``, ``importlib``,
+                    other modules reached through numpy/Theano (``np.sys.modules``)
 introspection       frames and tracebacks (``sys._getframe``, ``f_back``, ``tb_frame``,
                     ``inspect``, ``gc``, ``sys.settrace``)
 kernel hooks        IPython hooks (``get_ipython``, ``set_custom_exc``, ``sys.excepthook``,
@@ -52,6 +53,10 @@ INTROSPECTION = {"_getframe", "currentframe", "f_back", "f_globals", "f_locals",
 HOOKS = {"get_ipython", "set_custom_exc", "showtraceback", "excepthook", "displayhook",
          "InteractiveShell", "display_pub", "run_cell", "set_next_input", "ast_transformers",
          "input_transformers_post", "user_ns", "set_numeric_ops"}
+#: Attributes through which numpy and Theano hand out other modules (``np.sys.modules["nnopt"]``,
+#: ``np.lib.format.pickle.loads(...)``): flagged anywhere in a chain rooted at ``np``/``T``/...
+MODULE_DOORS = {"sys", "os", "pickle", "ctypes", "builtins", "importlib", "subprocess"}
+NUMERIC_ROOTS = {"np", "numpy", "T", "theano"}
 #: attributes flagged only on a given root name: ``inspect.stack`` (not ``np.stack``), ...
 ROOTED = {("inspect", "stack"): "introspection", ("sys", "modules"): "tampering",
           ("events", "register"): "kernel hooks"}
@@ -210,6 +215,8 @@ class _Scanner(ast.NodeVisitor):
             self.flag("kernel hooks", f"uses {_text(node)}", root)
         elif (root, node.attr) in ROOTED or ("events", node.attr) in ROOTED and "events" in _text(node):
             self.flag(ROOTED.get((root, node.attr), ROOTED.get(("events", node.attr), "")), f"uses {_text(node)}", root)
+        if root in NUMERIC_ROOTS and node.attr in MODULE_DOORS:
+            self.flag("dynamic access", f"reaches another module through {_text(node)}", root)
         if root == "nnopt" and node.attr in REFERENCE_NAMES and not self.references_allowed:
             self.flag("reference use", f"uses nnopt's reference {_text(node)}")
         if root == "grading" and node.attr.startswith("_"):

@@ -35,6 +35,10 @@ def _nb(*sources: str) -> nbformat.NotebookNode:
     ("from sklearn.neural_network._stochastic_optimizers import AdamOptimizer", "reference use",
      "imports sklearn.neural_network._stochastic_optimizers"),
     ("step = nnopt.Optimizer.step", "reference use", "uses nnopt's reference nnopt.Optimizer"),
+    ("Adam = np.sys.modules['nnopt'].Adam", "dynamic access", "reaches another module through np.sys"),
+    ("a = np.lib.format.pickle.loads(b'cnnopt\\nAdam\\n.')", "dynamic access",
+     "reaches another module through np.lib.format.pickle"),
+    ("T.os.system('ls')", "dynamic access", "reaches another module through T.os"),
 ])
 def test_dynamic_access_is_flagged_with_its_category(code, category, needle):
     flags = scan.scan(_nb("import numpy as np", code))
