@@ -4,7 +4,8 @@ Issue 16 moved the points out of the student's kernel: a check now records the s
 numbers and, for instant feedback, asks a reference process (``nnopt.grading.client``) for
 the verdict. Its acceptance: a student's run of a lab stays within 10 % of what it was.
 
-What a student runs is the released notebook with their answers: here each lab's source
+"Today's kit" is ``HEAD`` as committed (uncommitted edits are not measured). What a student
+runs is the released notebook with their answers: here each lab's source
 notebook (``solutions/``) with the hidden tests removed, executed top to bottom by nbclient
 in a fresh kernel (as "Restart and run all" or nbgrader's Validate do). The peer is the same
 notebook of ``--baseline`` (default: the commit before the first commit of issue 16). Each
@@ -19,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -106,10 +108,9 @@ def main() -> None:
             if (before / "solutions" / lab).is_dir():
                 fns["before"] = runner(before, pythons[before], lab)
             times = interleaved(fns, args.reps)
-            row = {"lab": lab, "now_s": min(times["now"]), "now_median_s": sorted(times["now"])[len(times["now"]) // 2]}
+            row = {"lab": lab, "now_s": min(times["now"]), "now_median_s": statistics.median(times["now"])}
             if "before" in times:
-                row.update(before_s=min(times["before"]),
-                           before_median_s=sorted(times["before"])[len(times["before"]) // 2],
+                row.update(before_s=min(times["before"]), before_median_s=statistics.median(times["before"]),
                            ratio=ratio(times, "now", "before"))
                 row["met"] = "yes" if row["ratio"] <= TARGET else "NO"
             rows.append(row)
