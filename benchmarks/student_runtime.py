@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from nbgrader.preprocessors import ClearHiddenTests
 
 from _bench import interleaved, machine, parser, ratio, write_results
 
@@ -37,7 +37,6 @@ REPO = Path(__file__).resolve().parents[1]
 BASELINE = "ba8838c"        # the parent of f94ccc5, issue 16's first commit
 LABS = ("lab1_sgd_momentum", "lab2_adaptive", "lab3_handson", "lab4_beyond_adam")
 TARGET = 1.10
-HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
 
 
 def checkout(rev: str, dest: Path) -> Path:
@@ -50,11 +49,9 @@ def checkout(rev: str, dest: Path) -> Path:
 
 
 def student_notebook(source: Path) -> nbformat.NotebookNode:
-    """The source notebook as a student who answered everything has it: hidden tests removed."""
-    nb = nbformat.read(source, as_version=4)
-    for cell in nb.cells:
-        cell.source = HIDDEN.sub("", cell.source)
-    return nb
+    """The source notebook as a student who answered everything has it: hidden tests removed
+    (nbgrader's own ``ClearHiddenTests``, as in ``autograder.feedback``)."""
+    return ClearHiddenTests().preprocess(nbformat.read(source, as_version=4), {})[0]
 
 
 RUN = """import sys, nbformat
@@ -102,11 +99,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         now = checkout("HEAD", Path(tmp) / "now")
         before = checkout(args.baseline, Path(tmp) / "before")
-        pythons = {now: interpreter(now), before: interpreter(before)}
+        now_python, before_python = interpreter(now), interpreter(before)
         for lab in LABS:
-            fns = {"now": runner(now, pythons[now], lab)}
+            fns = {"now": runner(now, now_python, lab)}
             if (before / "solutions" / lab).is_dir():
-                fns["before"] = runner(before, pythons[before], lab)
+                fns["before"] = runner(before, before_python, lab)
             times = interleaved(fns, args.reps)
             row = {"lab": lab, "now_s": min(times["now"]), "now_median_s": statistics.median(times["now"])}
             if "before" in times:
