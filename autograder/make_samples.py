@@ -326,6 +326,10 @@ SAMPLES = [
     Sample("dave_lab1.ipynb", delegates, LAB1, "dave", 0, "graded",
            "every answer delegates to nnopt (a saved Optimizer.step, wrapped and inherited "
            "classes, nnopt's schedule): withheld at autograde", flagged=True, fails=LAB1_TESTS),
+    Sample("sven_lab1.ipynb", lambda: filled(LAB1, sgd=answers.DEGENERATE_SGD), LAB1, "sven", 10, "graded",
+           "SGD delegated to nnopt.ScheduleFreeSGD(momentum=1e-300), which is SGD to the last bit, through "
+           "a saved Optimizer.step: withheld at autograde like every nnopt optimizer (the plot, drawn with "
+           "that SGD, fails too)", flagged=True, fails=("test_sgd_constant", "test_sgd_schedule", "test_plot")),
     Sample("lucy_lab1.ipynb", locked_claim, LAB1, "lucy", 5, "graded",
            "cheat code (vars(np), setattr(grading)) and a wrong Momentum in an answer cell "
            "whose metadata claims locked: momentum, Nesterov's trajectories and the plot fail",

@@ -81,6 +81,21 @@ DELEGATING_SGD = '''class SGD:
         _STEP(self.opt, [theta], [grad])
         return theta
 '''
+#: SGD through an optimizer that is not SGD: Schedule-Free SGD's y = (1 - b) z + b x is z when
+#: b = 1e-300, so its step is SGD's to the last bit (an optimizer Lab 1 did not withhold).
+DEGENERATE_SGD = '''import nnopt
+_SAVED = nnopt.Optimizer.step     # saved when the cell runs, before any check switches it off
+
+class SGD:
+    """Schedule-Free SGD with momentum 1e-300 is plain SGD."""
+    def __init__(self, lr):
+        self.opt = nnopt.ScheduleFreeSGD(lr=lr, momentum=1e-300)
+
+    def step(self, theta, grad):
+        box = [np.array(theta, dtype=float)]
+        _SAVED(self.opt, box, [np.asarray(grad, dtype=float)])
+        return box[0]
+'''
 DELEGATING_MOMENTUM = '''class Momentum:
     """Wraps nnopt.Momentum."""
     def __init__(self, lr, momentum=0.9):

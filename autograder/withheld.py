@@ -46,10 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-# The optimizers of Labs 1-2 and everything that builds them by name, in the modules they live in.
+# The optimizers of Labs 1-2 and everything that builds them by name, in the modules they live in;
+# also the newer optimizers, which degenerate to graded ones (Schedule-Free SGD with momentum
+# 1e-300 is SGD to the last bit: sample sven).
 _OPTIMIZER_CODE = {"optimizers.py": ("SGD", "Momentum", "_LookAhead", "Nesterov", "AdaGrad", "_RMSMixin", "RMSProp",
                                      "RMSPropNesterov", "AdaDelta", "Adam"),
                    "adam_variants.py": ("_Betas", "AdamW", "AMSGrad", "Adamax", "Nadam"),
+                   "optimizers_modern.py": ("Lion", "_ScheduleFree", "ScheduleFreeSGD", "ScheduleFreeAdamW"),
+                   "optimizers_matrix.py": ("Muon", "Adafactor"),
                    "optimizer_base.py": ("make_optimizer",)}
 
 
